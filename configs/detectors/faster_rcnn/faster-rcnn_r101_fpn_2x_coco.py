@@ -1,0 +1,2 @@
+_base_ = './faster-rcnn_r50_fpn_2x_coco.py'
+model = dict(backbone=dict(depth=101))

@@ -1,0 +1,2 @@
+_base_ = './fcos_r50_fpn_gn-head_2x_coco.py'
+model = dict(backbone=dict(depth=101))

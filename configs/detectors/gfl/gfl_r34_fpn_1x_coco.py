@@ -1,0 +1,3 @@
+_base_ = './gfl_r50_fpn_1x_coco.py'
+model = dict(
+    backbone=dict(depth=34), neck=dict(in_channels=[64, 128, 256, 512]))

@@ -1,0 +1,2 @@
+# Copyright (c) mmkd_dense contributors. All rights reserved.
+__all__: list = []

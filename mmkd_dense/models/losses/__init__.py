@@ -1,0 +1,4 @@
+# Copyright (c) mmkd_dense contributors. All rights reserved.
+from .fgd_loss import FGDLoss
+
+__all__ = ['FGDLoss']

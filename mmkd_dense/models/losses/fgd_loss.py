@@ -1,0 +1,115 @@
+# Copyright (c) mmkd_dense contributors. All rights reserved.
+"""FGD: Focal and Global Knowledge Distillation for Detectors (CVPR 2022).
+
+Paper: https://arxiv.org/abs/2111.11837, reference code: yzd-v/FGD.
+"""
+from typing import Optional
+
+import torch
+from torch import Tensor, nn
+
+from mmkd_dense.registry import MODELS
+from mmkd_dense.structures import DistillBatchContext
+from ..utils import (GlobalContextBlock, channel_attention, fgd_masks,
+                     resize_to, spatial_attention)
+
+__all__ = ['FGDLoss']
+
+
+@MODELS.register_module()
+class FGDLoss(nn.Module):
+    """FGD loss on one FPN level.
+
+    ``L = alpha*L_fg + beta*L_bg + gamma*L_att + lambda*L_global`` with
+    (FGD Eqs. 5-9, ``S`` the aligned student, ``T`` the teacher, N images)
+
+    - ``L_fg = sum(M_fg * a_s^T * a_c^T * (T - S)^2) / N``
+    - ``L_bg = sum(M_bg * a_s^T * a_c^T * (T - S)^2) / N``
+    - ``L_att = (sum|a_c^S - a_c^T| + sum|a_s^S - a_s^T|) / N``
+    - ``L_global = sum((GC_S(S) - GC_T(T))^2) / N``
+
+    Deviation from the reference code: boxes are mapped to the feature map
+    through the padded batch input shape (the frame the feature is computed
+    from) rather than each image's unpadded ``img_shape``; they coincide when
+    there is no padding.
+
+    Args:
+        student_channels (int): C of the student feature.
+        teacher_channels (int): C of the teacher feature; a 1x1 ``align``
+            conv maps the student to it when they differ.
+        temp (float): attention temperature tau. Defaults to 0.5.
+        alpha_fgd (float): foreground weight. Defaults to 1e-3.
+        beta_fgd (float): background weight. Defaults to 5e-4.
+        gamma_fgd (float): attention weight. Defaults to 1e-3.
+        lambda_fgd (float): global weight. Defaults to 5e-6.
+        with_global (bool): add the GcBlock global term. Defaults to True.
+    """
+
+    def __init__(self,
+                 student_channels: int,
+                 teacher_channels: int,
+                 temp: float = 0.5,
+                 alpha_fgd: float = 1e-3,
+                 beta_fgd: float = 5e-4,
+                 gamma_fgd: float = 1e-3,
+                 lambda_fgd: float = 5e-6,
+                 with_global: bool = True) -> None:
+        super().__init__()
+        self.temp = temp
+        self.alpha_fgd = alpha_fgd
+        self.beta_fgd = beta_fgd
+        self.gamma_fgd = gamma_fgd
+        self.lambda_fgd = lambda_fgd
+        self.teacher_channels = teacher_channels
+        self.align: Optional[nn.Module] = None
+        if student_channels != teacher_channels:
+            self.align = nn.Conv2d(student_channels, teacher_channels, 1)
+        self.with_global = with_global
+        if with_global:
+            self.context_student = GlobalContextBlock(teacher_channels)
+            self.context_teacher = GlobalContextBlock(teacher_channels)
+
+    def forward(self, preds_S: Tensor, preds_T: Tensor,
+                batch_context: DistillBatchContext) -> Tensor:
+        """Compute the FGD loss of one level.
+
+        Args:
+            preds_S (Tensor): student feature ``(N, C_s, h, w)``.
+            preds_T (Tensor): teacher feature ``(N, C_t, H, W)``.
+            batch_context (DistillBatchContext): GT boxes and input shape.
+
+        Returns:
+            Tensor: scalar loss.
+        """
+        preds_T = preds_T.detach()
+        if self.align is not None:
+            preds_S = self.align(preds_S)
+        if preds_S.shape[1] != preds_T.shape[1]:
+            raise ValueError(
+                f'student has {preds_S.shape[1]} channels, teacher '
+                f'{preds_T.shape[1]}; set student_channels/teacher_channels '
+                'of FGDLoss to the real channel numbers.')
+        preds_S = resize_to(preds_S, preds_T)
+        n = preds_T.shape[0]
+        fg, bg = fgd_masks(batch_context, tuple(preds_T.shape[-2:]),
+                           preds_T.device)
+
+        s_att_t = spatial_attention(preds_T, self.temp)  # (N, H, W)
+        c_att_t = channel_attention(preds_T, self.temp)  # (N, C)
+        weight = s_att_t[:, None] * c_att_t[:, :, None, None]  # (N,C,H,W)
+        sq_diff = weight * (preds_T - preds_S)**2
+        loss_fg = (sq_diff * fg[:, None]).sum() / n
+        loss_bg = (sq_diff * bg[:, None]).sum() / n
+
+        s_att_s = spatial_attention(preds_S, self.temp)
+        c_att_s = channel_attention(preds_S, self.temp)
+        loss_att = ((c_att_s - c_att_t).abs().sum() +
+                    (s_att_s - s_att_t).abs().sum()) / n
+
+        loss = (self.alpha_fgd * loss_fg + self.beta_fgd * loss_bg +
+                self.gamma_fgd * loss_att)
+        if self.with_global:
+            loss_global = ((self.context_student(preds_S) -
+                            self.context_teacher(preds_T))**2).sum() / n
+            loss = loss + self.lambda_fgd * loss_global
+        return loss
