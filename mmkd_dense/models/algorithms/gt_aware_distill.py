@@ -172,7 +172,7 @@ def resolve_detector_cfg(model_cfg: Union[BaseModel, Dict],
     if model_cfg.get('cfg_options'):
         cfg.merge_from_dict(
             {f'model.{k}': v for k, v in model_cfg['cfg_options'].items()})
-    return cfg.model.to_dict()
+    return cfg.model
 
 
 def check_teacher_ckpt(teacher_ckpt: Optional[str],

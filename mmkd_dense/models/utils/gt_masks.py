@@ -4,6 +4,7 @@
 Every function works on all boxes of a batch at once (no Python loop over
 boxes or pixels) on the feature's device.
 """
+import warnings
 from typing import Tuple
 
 import torch
@@ -74,8 +75,10 @@ def fgd_foreground_mask(boxes: Tensor, image_index: Tensor, num_images: int,
     area_weight = torch.where(count > 0, 1.0 / count.clamp(min=1),
                               torch.zeros_like(count))
     values = inside.float() * area_weight[:, None, None]
-    return mask.index_reduce_(0, image_index, values, 'amax',
-                              include_self=True)
+    with warnings.catch_warnings():  # index_reduce is flagged as beta
+        warnings.simplefilter('ignore', UserWarning)
+        return mask.index_reduce_(0, image_index, values, 'amax',
+                                  include_self=True)
 
 
 def background_mask(foreground: Tensor) -> Tensor:
