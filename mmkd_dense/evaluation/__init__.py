@@ -1,2 +1,13 @@
 # Copyright (c) mmkd_dense contributors. All rights reserved.
-__all__: list = []
+"""Metrics: DOTA horizontal boxes (patch + merged full image), VisDrone."""
+from .dota_hbb_metric import DOTAHBBMetric
+from .dota_merge import (PATCH_NAME_RE, merge_patch_detections,
+                         parse_patch_name)
+from .hbb_map import average_precision, box_iou_xyxy, eval_hbb_map
+from .visdrone_metric import VisDroneMetric
+
+__all__ = [
+    'DOTAHBBMetric', 'VisDroneMetric', 'merge_patch_detections',
+    'parse_patch_name', 'PATCH_NAME_RE', 'eval_hbb_map',
+    'average_precision', 'box_iou_xyxy'
+]

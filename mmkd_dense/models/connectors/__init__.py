@@ -1,2 +1,5 @@
 # Copyright (c) mmkd_dense contributors. All rights reserved.
-__all__: list = []
+from .feature_adapter import FeatureAdapter
+from .light_ml import LightML
+
+__all__ = ['FeatureAdapter', 'LightML']

@@ -1,12 +1,18 @@
 # Copyright (c) mmkd_dense contributors. All rights reserved.
 from .attention import channel_attention, spatial_attention
+from .cid_weights import (cid_fg_bg_masks, cid_point_weights, cid_weight_map,
+                          cid_weights)
 from .context_block import GlobalContextBlock
+from .disw import disw_for_context, disw_map, disw_map_loop
 from .gt_masks import (background_mask, box_cell_coverage, fgd_foreground_mask,
                        fgd_masks)
 from .feature_align import resize_to
+from .haar_wavelet import haar_dwt2d, high_frequency
 
 __all__ = [
     'channel_attention', 'spatial_attention', 'GlobalContextBlock',
     'background_mask', 'box_cell_coverage', 'fgd_foreground_mask',
-    'fgd_masks', 'resize_to'
+    'fgd_masks', 'resize_to', 'cid_weight_map', 'cid_point_weights',
+    'cid_weights', 'cid_fg_bg_masks', 'disw_map', 'disw_map_loop',
+    'disw_for_context', 'haar_dwt2d', 'high_frequency'
 ]

@@ -1,0 +1,171 @@
+# Copyright (c) mmkd_dense contributors. All rights reserved.
+"""LSFI: Lightweight Semantic-guided Feature Imitation.
+
+Feature-imitation half of "feature-aligned distillation" (Li, Di, Liu, Ye,
+Computer Vision and Image Understanding 262:104519, 2025). The paper's text
+and code were not available to us; this is the design of
+``docs/methods.md`` Sec. 1 (FGD's focal distillation with multi-scale
+teacher spatial attention and without FGD's global-context block).
+"""
+from typing import Optional, Sequence, Tuple
+
+import torch
+from torch import Tensor, nn
+
+from mmkd_dense.registry import MODELS
+from mmkd_dense.structures import DistillBatchContext
+from ..utils import channel_attention, fgd_masks, resize_to, spatial_attention
+
+__all__ = ['LSFILoss']
+
+
+@MODELS.register_module()
+class LSFILoss(nn.Module):
+    """LSFI loss on one FPN level.
+
+    With ``T`` the (detached) teacher feature and ``S`` the student feature
+    already mapped to the teacher's channels by a connector
+    (:class:`~mmkd_dense.models.connectors.FeatureAdapter`), both
+    ``(N, C, H, W)``:
+
+    - ``g = mean_c |T|``                                       ``(N, 1, H, W)``
+    - ``a_s(T) = mean_{k in K} H*W*softmax_hw(AvgPool_k(g) / tau)``
+      (stride 1, padding k//2; ``K = {1}`` is FGD's spatial attention)
+                                                                  ``(N, H, W)``
+    - ``a_c(T) = C*softmax_c(mean_hw |T| / tau)``                   ``(N, C)``
+    - ``M_fg[h, w] = max_{boxes covering (h, w)} 1 / (h_b * w_b)``,
+      ``M_bg = 1[no box] / sum 1[no box]`` per image (FGD masks)  ``(N, H, W)``
+    - ``L_fi = (1/N) sum (alpha*M_fg + beta*M_bg) * a_s(T) * a_c(T)
+      * (T - S)^2``
+    - ``L_att = (gamma/N) (||a_c(T) - a_c(S)||_1 + ||a_s(T) - a_s(S)||_1)``
+    - ``L = loss_weight * (L_fi + L_att)``
+
+    With ``pool_sizes=(1,)`` (or ``multi_scale=False``) the value equals
+    :class:`~mmkd_dense.models.losses.FGDLoss` with ``with_global=False``
+    and the same ``temp/alpha/beta/gamma``.
+
+    Default weights (FGD's, per detector family):
+
+    ======================  =====  ======  ======  ======
+    detector                tau    alpha   beta    gamma
+    ======================  =====  ======  ======  ======
+    one-stage (RetinaNet,   0.5    1e-3    5e-4    5e-4
+    GFL; the defaults)
+    two-stage (Faster       0.5    5e-5    2.5e-5  5e-5
+    R-CNN)
+    FCOS                    0.8    1.6e-3  8e-4    8e-4
+    ======================  =====  ======  ======  ======
+
+    Args:
+        channels (int, optional): expected channel number C of both inputs
+            (the teacher's). When set, a mismatch raises a ValueError.
+            Defaults to None (only student vs teacher equality is checked).
+        temp (float): attention temperature tau. Defaults to 0.5.
+        alpha (float): foreground weight. Defaults to 1e-3.
+        beta (float): background weight. Defaults to 5e-4.
+        gamma (float): attention-transfer weight. Defaults to 5e-4.
+        pool_sizes (Sequence[int]): odd average-pooling sizes K of the
+            multi-scale spatial attention. Defaults to (1, 3, 5).
+        multi_scale (bool): if False, use ``K = {1}`` whatever
+            ``pool_sizes`` says (exact FGD spatial attention).
+            Defaults to True.
+        loss_weight (float): overall multiplier. Defaults to 1.0.
+    """
+
+    def __init__(self,
+                 channels: Optional[int] = None,
+                 temp: float = 0.5,
+                 alpha: float = 1e-3,
+                 beta: float = 5e-4,
+                 gamma: float = 5e-4,
+                 pool_sizes: Sequence[int] = (1, 3, 5),
+                 multi_scale: bool = True,
+                 loss_weight: float = 1.0) -> None:
+        super().__init__()
+        if temp <= 0:
+            raise ValueError(f'LSFILoss.temp must be > 0, got {temp}.')
+        pool_sizes = tuple(int(k) for k in pool_sizes) if multi_scale \
+            else (1, )
+        if not pool_sizes or any(k < 1 or k % 2 == 0 for k in pool_sizes):
+            raise ValueError(
+                'LSFILoss.pool_sizes must be a non-empty list of odd '
+                f'positive ints (e.g. (1, 3, 5)), got {pool_sizes}.')
+        self.channels = channels
+        self.temp = temp
+        self.alpha = alpha
+        self.beta = beta
+        self.gamma = gamma
+        self.pool_sizes: Tuple[int, ...] = pool_sizes
+        self.multi_scale = multi_scale
+        self.loss_weight = loss_weight
+
+    def attentions(self, feat: Tensor) -> Tuple[Tensor, Tensor]:
+        """Multi-scale spatial and channel attention of one feature.
+
+        Args:
+            feat (Tensor): ``(N, C, H, W)``.
+
+        Returns:
+            tuple[Tensor, Tensor]: ``a_s`` ``(N, H, W)`` (mean over the pool
+            sizes of ``H*W*softmax_hw(AvgPool_k(mean_c|F|)/tau)``) and
+            ``a_c`` ``(N, C)`` (``C*softmax_c(mean_hw|F|/tau)``).
+        """
+        magnitude = feat.abs()
+        # g = mean_c |F|, (N, 1, H, W); spatial_attention(g) = FGD Eq. 1 on
+        # the pooled g since mean_c |g| = g for a non-negative 1-channel map.
+        g = magnitude.mean(dim=1, keepdim=True)
+        a_s = spatial_attention(g, self.temp, self.pool_sizes[0])
+        for k in self.pool_sizes[1:]:
+            a_s = a_s + spatial_attention(g, self.temp, k)
+        a_s = a_s / len(self.pool_sizes)
+        a_c = channel_attention(magnitude, self.temp)
+        return a_s, a_c
+
+    def forward(self, preds_S: Tensor, preds_T: Tensor,
+                batch_context: DistillBatchContext) -> Tensor:
+        """Compute ``L_fi + L_att`` of one level.
+
+        Args:
+            preds_S (Tensor): aligned student feature ``(N, C, h, w)``;
+                resized bilinearly to ``(H, W)`` if the sizes differ.
+            preds_T (Tensor): teacher feature ``(N, C, H, W)`` (detached
+                here).
+            batch_context (DistillBatchContext): GT boxes and the padded
+                batch input shape (for ``M_fg``/``M_bg``).
+
+        Returns:
+            Tensor: scalar loss.
+        """
+        preds_T = preds_T.detach()
+        c_s, c_t = preds_S.shape[1], preds_T.shape[1]
+        if self.channels is not None and c_t != self.channels:
+            raise ValueError(
+                f'LSFILoss got a teacher feature with {c_t} channels but '
+                f'channels={self.channels}; set the loss\'s `channels` to '
+                'the teacher FPN width.')
+        if c_s != c_t:
+            raise ValueError(
+                f'LSFILoss got a student feature with {c_s} channels and a '
+                f'teacher feature with {c_t}. Map the student through a '
+                "connector, e.g. connectors=dict(adapter_fpn0=dict(type="
+                f"'mmkd_dense.FeatureAdapter', in_channels={c_s}, "
+                f'out_channels={c_t})) and loss_forward_mappings.<loss>.'
+                "preds_S.connector='adapter_fpn0'.")
+        preds_S = resize_to(preds_S, preds_T)
+        n = preds_T.shape[0]
+        fg, bg = fgd_masks(batch_context, tuple(preds_T.shape[-2:]),
+                           preds_T.device)  # (N, H, W) each
+
+        with torch.no_grad():
+            a_s_t, a_c_t = self.attentions(preds_T)
+            # (alpha*M_fg + beta*M_bg) * a_s(T), (N, H, W)
+            pixel_weight = (self.alpha * fg + self.beta * bg) * a_s_t
+        # sum_c a_c(T)[c] * (T - S)^2[c], (N, H, W)
+        channel_weighted = torch.einsum('nchw,nc->nhw',
+                                        (preds_T - preds_S)**2, a_c_t)
+        loss_fi = (pixel_weight * channel_weighted).sum() / n
+
+        a_s_s, a_c_s = self.attentions(preds_S)
+        loss_att = self.gamma * ((a_c_t - a_c_s).abs().sum() +
+                                 (a_s_t - a_s_s).abs().sum()) / n
+        return self.loss_weight * (loss_fi + loss_att)

@@ -1,0 +1,362 @@
+# Copyright (c) mmkd_dense contributors. All rights reserved.
+"""MDC-KD: Multi-metric Distribution Consistency distillation.
+
+Consistency half of "feature-aligned distillation" (Li, Di, Liu, Ye,
+Computer Vision and Image Understanding 262:104519, 2025): a global
+statistical-correlation term (Pearson correlation of per-channel
+standardised maps, identical to mmrazor's ``PKDLoss``) plus a local
+structural-similarity term (SSIM over a Gaussian window). The paper's text
+and code were not available to us; this is the design of
+``docs/methods.md`` Sec. 1.
+"""
+from typing import List, Tuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.autograd.function import once_differentiable
+
+from mmkd_dense.registry import MODELS
+from ..utils import resize_to
+
+__all__ = ['MDCLoss', 'SSIMLossFunction', 'gaussian_blur']
+
+
+@MODELS.register_module()
+class MDCLoss(nn.Module):
+    """MDC-KD loss on one FPN level.
+
+    With ``S`` the (aligned) student and ``T`` the detached teacher feature,
+    both ``(N, C, H, W)`` (``S`` bilinearly resized to ``T``'s size if they
+    differ):
+
+    - ``z(X) = (X - mu_c) / (sigma_c + eps)``, per-channel mean and
+      (unbiased) std over ``(N, H, W)``
+    - ``L_pcc = 1/2 * mean((z(S) - z(T))^2)`` = mean over channels of
+      ``1 - r_c`` (Pearson r); equals mmrazor ``PKDLoss(loss_weight=1)``
+    - per channel, with a ``k x k`` Gaussian window ``w`` (sigma 1.5, zero
+      "same" padding) on ``x = z(S)``, ``y = z(T)``:
+      ``mu_x = w*x``, ``sigma_x^2 = w*x^2 - mu_x^2``,
+      ``sigma_xy = w*(xy) - mu_x mu_y`` and
+      ``SSIM = ((2 mu_x mu_y + C1)(2 sigma_xy + C2)) /
+      ((mu_x^2 + mu_y^2 + C1)(sigma_x^2 + sigma_y^2 + C2))``
+    - ``L_ssim = mean((1 - SSIM) / 2)`` (in ``[0, 1]``)
+    - ``L = lambda_g * L_pcc + lambda_l * L_ssim``
+
+    Both terms are invariant to a positive per-channel affine change of
+    either input, and ``L = 0`` (SSIM = 1 everywhere) when ``S == T``.
+
+    Args:
+        lambda_g (float): weight of the global Pearson term; 0 disables it.
+            Defaults to 6.0.
+        lambda_l (float): weight of the local SSIM term; 0 disables it.
+            Defaults to 6.0.
+        window_size (int): odd Gaussian window size. Defaults to 5 (an
+            11x11 window is mostly padding on P6/P7).
+        sigma (float): Gaussian window std. Defaults to 1.5.
+        c1 (float): SSIM stabiliser C1. Defaults to 1e-4.
+        c2 (float): SSIM stabiliser C2. Defaults to 9e-4.
+        eps (float): added to the std of the standardisation.
+            Defaults to 1e-6.
+        ssim_on_standardized (bool): compute SSIM on ``z(S), z(T)`` (True,
+            scale-free, the spec) or on the raw maps. Defaults to True.
+    """
+
+    def __init__(self,
+                 lambda_g: float = 6.0,
+                 lambda_l: float = 6.0,
+                 window_size: int = 5,
+                 sigma: float = 1.5,
+                 c1: float = 1e-4,
+                 c2: float = 9e-4,
+                 eps: float = 1e-6,
+                 ssim_on_standardized: bool = True) -> None:
+        super().__init__()
+        if window_size < 1 or window_size % 2 == 0:
+            raise ValueError('MDCLoss.window_size must be an odd positive '
+                             f'int (e.g. 5), got {window_size}.')
+        if sigma <= 0:
+            raise ValueError(f'MDCLoss.sigma must be > 0, got {sigma}.')
+        if lambda_g < 0 or lambda_l < 0:
+            raise ValueError('MDCLoss.lambda_g and lambda_l must be >= 0, '
+                             f'got {lambda_g} and {lambda_l}.')
+        self.lambda_g = lambda_g
+        self.lambda_l = lambda_l
+        self.window_size = window_size
+        self.sigma = sigma
+        self.c1 = c1
+        self.c2 = c2
+        self.eps = eps
+        self.ssim_on_standardized = ssim_on_standardized
+        coords = torch.arange(window_size, dtype=torch.float32) - \
+            (window_size - 1) / 2
+        gauss = torch.exp(-coords**2 / (2 * sigma**2))
+        # 1-D factor of the separable, sum-1 Gaussian window, (k,)
+        self.register_buffer('gauss_1d', gauss / gauss.sum(),
+                             persistent=False)
+
+    @property
+    def window(self) -> Tensor:
+        """The 2-D ``(k, k)`` Gaussian window (sums to 1)."""
+        return torch.outer(self.gauss_1d, self.gauss_1d)
+
+    def standardize(self, feat: Tensor) -> Tensor:
+        """``z(X) = (X - mu_c) / (sigma_c + eps)``, statistics over
+        ``(N, H, W)`` of each channel (unbiased std, as ``PKDLoss``).
+
+        Args:
+            feat (Tensor): ``(N, C, H, W)``.
+
+        Returns:
+            Tensor: ``(N, C, H, W)``.
+        """
+        count = feat.shape[0] * feat.shape[2] * feat.shape[3]
+        mean = feat.mean(dim=(0, 2, 3), keepdim=True)
+        std = feat.std(dim=(0, 2, 3), keepdim=True,
+                       correction=1 if count > 1 else 0)
+        return (feat - mean) / (std + self.eps)
+
+    def _blur(self, feat: Tensor) -> Tensor:
+        """``w * feat`` per channel; see :func:`gaussian_blur`."""
+        return gaussian_blur(feat, self.gauss_1d.to(feat.dtype))
+
+    def ssim_map(self, x: Tensor, y: Tensor) -> Tensor:
+        """Per-channel SSIM map between ``x`` and ``y`` (plain autograd;
+        :meth:`ssim_loss` uses the fused :class:`SSIMLossFunction`).
+
+        Args:
+            x (Tensor): ``(N, C, H, W)`` (gradients flow through it).
+            y (Tensor): ``(N, C, H, W)`` reference (treated as constant).
+
+        Returns:
+            Tensor: ``(N, C, H, W)`` SSIM values, 1 where ``x == y``.
+        """
+        channels = x.shape[1]
+        with torch.no_grad():
+            # mu_y, E_w[y^2]: the teacher side needs no autograd graph.
+            mu_y, ey2 = self._blur(torch.cat([y, y * y], dim=1)).split(
+                channels, dim=1)
+            sigma_y2 = ey2 - mu_y * mu_y
+        mu_x, ex2, exy = self._blur(torch.cat([x, x * x, x * y],
+                                              dim=1)).split(channels, dim=1)
+        mu_xy = mu_x * mu_y
+        sigma_x2 = ex2 - mu_x * mu_x
+        sigma_xy = exy - mu_xy
+        numerator = (2 * mu_xy + self.c1) * (2 * sigma_xy + self.c2)
+        denominator = (mu_x * mu_x + mu_y * mu_y + self.c1) * (
+            sigma_x2 + sigma_y2 + self.c2)
+        return numerator / denominator
+
+    def pearson_loss(self, z_s: Tensor, z_t: Tensor) -> Tensor:
+        """``L_pcc = 1/2 * mean((z(S) - z(T))^2)`` on standardised maps.
+
+        Args:
+            z_s (Tensor): ``(N, C, H, W)`` standardised student.
+            z_t (Tensor): ``(N, C, H, W)`` standardised teacher.
+
+        Returns:
+            Tensor: scalar.
+        """
+        return 0.5 * F.mse_loss(z_s, z_t)
+
+    def ssim_loss(self, x: Tensor, y: Tensor) -> Tensor:
+        """``L_ssim = mean((1 - SSIM(x, y)) / 2)``, computed by
+        :class:`SSIMLossFunction` (same value as from :meth:`ssim_map`,
+        analytic gradient w.r.t. ``x`` only).
+
+        Args:
+            x (Tensor): ``(N, C, H, W)`` student map.
+            y (Tensor): ``(N, C, H, W)`` teacher map.
+
+        Returns:
+            Tensor: scalar in ``[0, 1]``.
+        """
+        return SSIMLossFunction.apply(x, y.detach(),
+                                      self.gauss_1d.to(x.dtype), self.c1,
+                                      self.c2)
+
+    def terms(self, preds_S: Tensor,
+              preds_T: Tensor) -> Tuple[Tensor, Tensor]:
+        """The unweighted ``(L_pcc, L_ssim)`` of one level (a term whose
+        lambda is 0 is returned as a zero tensor and not computed).
+
+        Args:
+            preds_S (Tensor): student ``(N, C, h, w)``.
+            preds_T (Tensor): teacher ``(N, C, H, W)``.
+
+        Returns:
+            tuple[Tensor, Tensor]: two scalars.
+        """
+        preds_T = preds_T.detach()
+        if preds_S.shape[:2] != preds_T.shape[:2]:
+            raise ValueError(
+                f'MDCLoss got student {tuple(preds_S.shape)} and teacher '
+                f'{tuple(preds_T.shape)}: batch and channels must match. Map '
+                "the student through a connector (type='mmkd_dense."
+                f"FeatureAdapter', in_channels={preds_S.shape[1]}, "
+                f'out_channels={preds_T.shape[1]}) with loss_forward_mappings.'
+                '<loss>.preds_S.connector.')
+        preds_S = resize_to(preds_S, preds_T)
+        zero = preds_S.new_zeros(())
+        z_t = self.standardize(preds_T)
+        z_s = self.standardize(preds_S)
+        loss_pcc = self.pearson_loss(z_s, z_t) if self.lambda_g > 0 else zero
+        if self.lambda_l > 0:
+            if self.ssim_on_standardized:
+                loss_ssim = self.ssim_loss(z_s, z_t)
+            else:
+                loss_ssim = self.ssim_loss(preds_S, preds_T)
+        else:
+            loss_ssim = zero
+        return loss_pcc, loss_ssim
+
+    def forward(self, preds_S: Tensor, preds_T: Tensor) -> Tensor:
+        """``L = lambda_g * L_pcc + lambda_l * L_ssim`` of one level.
+
+        Args:
+            preds_S (Tensor): aligned student feature ``(N, C, h, w)``.
+            preds_T (Tensor): teacher feature ``(N, C, H, W)``.
+
+        Returns:
+            Tensor: scalar loss.
+        """
+        loss_pcc, loss_ssim = self.terms(preds_S, preds_T)
+        return self.lambda_g * loss_pcc + self.lambda_l * loss_ssim
+
+
+def gaussian_blur(feat: Tensor, gauss_1d: Tensor) -> Tensor:
+    """Filter every channel with the separable window
+    ``outer(gauss_1d, gauss_1d)``, zero "same" padding.
+
+    Two depthwise 1-D convolutions (``k x 1`` then ``1 x k``), exactly equal
+    to the 2-D zero-padded depthwise convolution. On CPU the input is made
+    channels-last first (mkldnn's depthwise kernels are faster there).
+
+    Args:
+        feat (Tensor): ``(B, C, H, W)``.
+        gauss_1d (Tensor): ``(k,)`` odd-length 1-D window.
+
+    Returns:
+        Tensor: ``(B, C, H, W)``.
+    """
+    channels = feat.shape[1]
+    pad = gauss_1d.numel() // 2
+    if feat.device.type == 'cpu':
+        feat = feat.contiguous(memory_format=torch.channels_last)
+    kernel_h = gauss_1d.view(1, 1, -1, 1).expand(channels, 1, -1, 1)
+    kernel_w = gauss_1d.view(1, 1, 1, -1).expand(channels, 1, 1, -1)
+    out = F.conv2d(feat, kernel_h, padding=(pad, 0), groups=channels)
+    return F.conv2d(out, kernel_w, padding=(0, pad), groups=channels)
+
+
+def _ssim_block_terms(x: Tensor, y: Tensor, gauss_1d: Tensor, c1: float,
+                      c2: float) -> Tuple[Tensor, ...]:
+    """SSIM ingredients of one channel block (no autograd).
+
+    Args:
+        x (Tensor): ``(N, c, H, W)`` student block.
+        y (Tensor): ``(N, c, H, W)`` teacher block.
+        gauss_1d (Tensor): ``(k,)`` window factor.
+        c1 (float): C1.
+        c2 (float): C2.
+
+    Returns:
+        tuple[Tensor, ...]: ``mu_x, mu_y, A1, A2, B1, B2``, each
+        ``(N, c, H, W)``; ``SSIM = A1 A2 / (B1 B2)``.
+    """
+    n = x.shape[0]
+    stack = x.new_empty((5 * n, ) + tuple(x.shape[1:]))
+    stack[:n] = x
+    stack[n:2 * n] = y
+    torch.mul(x, x, out=stack[2 * n:3 * n])
+    torch.mul(y, y, out=stack[3 * n:4 * n])
+    torch.mul(x, y, out=stack[4 * n:])
+    # mu_x, mu_y, E_xx, E_yy, E_xy with one depthwise filtering
+    mu_x, mu_y, e_xx, e_yy, e_xy = gaussian_blur(stack, gauss_1d).chunk(5)
+    mu_xy = mu_x * mu_y
+    a1 = mu_xy.mul(2).add_(c1)  # 2 mu_x mu_y + C1
+    a2 = e_xy.sub_(mu_xy).mul_(2).add_(c2)  # 2 sigma_xy + C2
+    mu_x2 = mu_x * mu_x
+    mu_y2 = mu_y * mu_y
+    b2 = e_xx.sub_(mu_x2).add_(e_yy.sub_(mu_y2)).add_(c2)  # s_x+s_y+C2
+    b1 = mu_x2.add_(mu_y2).add_(c1)  # mu_x^2 + mu_y^2 + C1
+    return mu_x, mu_y, a1, a2, b1, b2
+
+
+def _channel_blocks(x: Tensor, block_channels: int) -> List[slice]:
+    """Channel slices of at most ``block_channels`` channels."""
+    channels = x.shape[1]
+    step = channels if block_channels <= 0 else block_channels
+    return [slice(c, min(c + step, channels)) for c in range(0, channels, step)]
+
+
+class SSIMLossFunction(torch.autograd.Function):
+    """``mean((1 - SSIM(x, y)) / 2)`` with an analytic backward w.r.t. ``x``.
+
+    Works on blocks of channels and recomputes the window statistics in
+    the backward pass, so only ``x`` and ``y`` are kept between the passes
+    (plain autograd keeps ~15 full-size intermediates per level) and each
+    block's ~25 elementwise passes stay in the CPU cache.
+
+    With ``G`` the Gaussian filter (self-adjoint: symmetric kernel, zero
+    padding), ``mu_x = Gx``, ``E_xx = G(x^2)``, ``E_xy = G(xy)``,
+    ``A1 = 2 mu_x mu_y + C1``, ``A2 = 2 (E_xy - mu_x mu_y) + C2``,
+    ``B1 = mu_x^2 + mu_y^2 + C1``, ``B2 = E_xx - mu_x^2 + E_yy - mu_y^2 + C2``
+    and ``SSIM = A1 A2 / (B1 B2)``:
+
+    - ``dSSIM/dmu_x = 2 mu_y (A2 - A1) / (B1 B2)
+      + 2 mu_x SSIM (1/B2 - 1/B1)``
+    - ``dSSIM/dE_xx = -SSIM / B2``,  ``dSSIM/dE_xy = 2 A1 / (B1 B2)``
+    - ``dL/dx = G(g_mu) + 2 x G(g_xx) + y G(g_xy)`` with ``g_* = -1/(2M)
+      dSSIM/d*`` (``M`` = number of elements).
+
+    ``y`` is treated as a constant (the teacher). Call as
+    ``SSIMLossFunction.apply(x, y, gauss_1d, c1, c2, block_channels)``
+    (``block_channels <= 0``: all channels at once).
+    """
+
+    @staticmethod
+    def forward(ctx, x: Tensor, y: Tensor, gauss_1d: Tensor, c1: float,
+                c2: float, block_channels: int = 0) -> Tensor:
+        """Args: ``x``, ``y`` ``(N, C, H, W)``; ``gauss_1d`` ``(k,)``;
+        ``c1``, ``c2`` SSIM constants; ``block_channels``. Returns a
+        scalar."""
+        ssim_sum = x.new_zeros((), dtype=torch.float64)
+        for blk in _channel_blocks(x, block_channels):
+            _, _, a1, a2, b1, b2 = _ssim_block_terms(x[:, blk], y[:, blk],
+                                                     gauss_1d, c1, c2)
+            ssim_sum += a1.mul_(a2).div_(b1.mul_(b2)).sum(dtype=torch.float64)
+        ctx.save_for_backward(x, y, gauss_1d)
+        ctx.constants = (c1, c2, block_channels)
+        return (0.5 - 0.5 * ssim_sum / x.numel()).to(x.dtype)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_output: Tensor):
+        """Gradient w.r.t. ``x`` only (see the class docstring)."""
+        x, y, gauss_1d = ctx.saved_tensors
+        c1, c2, block_channels = ctx.constants
+        n = x.shape[0]
+        scale = grad_output * (-0.5 / x.numel())  # dL/dSSIM per element
+        grad_x = torch.empty_like(x)
+        for blk in _channel_blocks(x, block_channels):
+            xb, yb = x[:, blk], y[:, blk]
+            mu_x, mu_y, a1, a2, b1, b2 = _ssim_block_terms(
+                xb, yb, gauss_1d, c1, c2)
+            inv_b1 = b1.reciprocal_()
+            inv_b2 = b2.reciprocal_()
+            inv_d = inv_b1 * inv_b2
+            ssim = (a1 * a2).mul_(inv_d)
+            grads = x.new_empty((3 * n, ) + tuple(xb.shape[1:]))
+            # g_mu = s (2 mu_y (A2 - A1)/(B1 B2) + 2 mu_x SSIM (1/B2 - 1/B1))
+            g_mu = torch.sub(a2, a1, out=grads[:n]).mul_(mu_y).mul_(inv_d)
+            g_mu.addcmul_(mu_x.mul_(ssim), inv_b1.neg_().add_(inv_b2))
+            g_mu.mul_(2 * scale)
+            # g_xx = -s SSIM / B2 ;  g_xy = 2 s A1 / (B1 B2)
+            torch.mul(ssim, inv_b2, out=grads[n:2 * n]).mul_(-scale)
+            torch.mul(a1, inv_d, out=grads[2 * n:]).mul_(2 * scale)
+            blur_mu, blur_xx, blur_xy = gaussian_blur(grads,
+                                                      gauss_1d).chunk(3)
+            grad_x[:, blk] = blur_mu.addcmul_(blur_xx, xb, value=2).addcmul_(
+                blur_xy, yb)
+        return grad_x, None, None, None, None, None

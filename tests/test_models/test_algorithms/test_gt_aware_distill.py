@@ -1,0 +1,186 @@
+# Copyright (c) mmkd_dense contributors. All rights reserved.
+"""GTAwareDistill + GTAwareDistiller: the GT hand-off, gradient isolation,
+teacher forward modes and config errors that name the key."""
+import copy
+import os.path as osp
+import tempfile
+import unittest
+
+import torch
+from mmengine.config import Config
+from torch import nn
+
+import mmkd_dense  # noqa: F401
+from mmkd_dense.models.distillers import DistillConfigError
+from mmkd_dense.registry import MODELS
+from mmkd_dense.testing import build_model_from_cfg, run_dummy_train_steps
+from mmkd_dense.utils.dummy_batch import make_dummy_batch
+
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.dirname(
+    osp.abspath(__file__)))))
+DEMO_KD = osp.join(REPO, 'configs/demo/'
+                   'fgd_fpn_retina-r18c32_retina-r18c16_12e_digits.py')
+
+
+@MODELS.register_module()
+class _ContextProbeLoss(nn.Module):
+    """Test loss that records what the distiller hands it."""
+
+    seen = []
+
+    def forward(self, preds_S, preds_T, batch_context):
+        _ContextProbeLoss.seen.append(batch_context)
+        return (preds_S.mean() - preds_T.mean())**2
+
+
+def demo_cfg():
+    return Config.fromfile(DEMO_KD)
+
+
+class TestGTAwareDistill(unittest.TestCase):
+
+    def test_losses_and_gradients_reach_student_only(self):
+        model = build_model_from_cfg(demo_cfg())
+        history = run_dummy_train_steps(model, num_steps=1, num_classes=10)
+        keys = set(history[0])
+        self.assertTrue({f'distill.loss_fgd_fpn{i}'
+                         for i in range(3)} <= keys)
+        self.assertIn('student.loss_cls', keys)
+        self.assertTrue(all(p.grad is None
+                            for p in model.teacher.parameters()))
+        self.assertTrue(all(not p.requires_grad
+                            for p in model.teacher.parameters()))
+        self.assertTrue(any(p.grad is not None
+                            for p in model.student.parameters()))
+        align = model.distiller.distill_losses['loss_fgd_fpn0'].align
+        self.assertIsNotNone(align.weight.grad)
+
+    def test_batch_context_contents(self):
+        cfg = demo_cfg()
+        cfg.model.distiller.distill_losses = dict(
+            loss_probe=dict(type='mmkd_dense._ContextProbeLoss'))
+        cfg.model.distiller.loss_forward_mappings = dict(
+            loss_probe=dict(
+                preds_S=dict(from_student=True, recorder='fpn', data_idx=0),
+                preds_T=dict(from_student=False, recorder='fpn',
+                             data_idx=0)))
+        model = build_model_from_cfg(cfg)
+        inputs, samples = make_dummy_batch(
+            input_shape=(96, 128), num_classes=10, boxes_per_image=(3, 0))
+        _ContextProbeLoss.seen.clear()
+        model.loss(inputs, samples)
+        ctx = _ContextProbeLoss.seen[-1]
+        self.assertEqual(ctx.batch_input_shape, (96, 128))
+        self.assertEqual([len(b) for b in ctx.gt_bboxes], [3, 0])
+        self.assertTrue(torch.equal(ctx.gt_bboxes[0],
+                                    samples[0].gt_instances.bboxes))
+        self.assertIs(ctx.student, model.student)
+        self.assertIs(ctx.teacher, model.teacher)
+        boxes, index = ctx.flat_gt_bboxes()
+        self.assertEqual(boxes.shape, (3, 4))
+        self.assertEqual(index.tolist(), [0, 0, 0])
+        # the context is released after the step
+        self.assertIsNone(model.distiller.batch_context)
+
+    def test_teacher_forward_modes(self):
+        for mode in ('feat', 'tensor', 'loss'):
+            cfg = demo_cfg()
+            cfg.model.teacher_forward = mode
+            model = build_model_from_cfg(cfg)
+            losses = model.loss(*make_dummy_batch(num_classes=10))
+            self.assertIn('distill.loss_fgd_fpn2', losses, mode)
+            self.assertFalse(any(k.startswith('teacher.') for k in losses))
+        cfg = demo_cfg()
+        cfg.model.teacher_forward = 'head'
+        with self.assertRaisesRegex(ValueError, 'model.teacher_forward'):
+            build_model_from_cfg(cfg)
+
+    def test_teacher_ckpt_is_loaded(self):
+        cfg = demo_cfg()
+        teacher = build_model_from_cfg(
+            Config.fromfile(osp.join(
+                REPO, 'configs/demo/retinanet_r18-c32_fpn_12e_digits.py')))
+        with torch.no_grad():
+            for p in teacher.parameters():
+                p.fill_(0.125)
+        with tempfile.TemporaryDirectory() as tmp:
+            path = osp.join(tmp, 'teacher.pth')
+            torch.save(dict(state_dict=teacher.state_dict(),
+                            meta=dict(epoch=12)), path)
+            cfg.model.teacher_ckpt = path
+            model = build_model_from_cfg(cfg, drop_teacher_ckpt=False)
+        weight = model.teacher.backbone.conv1.weight
+        self.assertTrue(torch.all(weight == 0.125))
+
+    def test_missing_teacher_ckpt(self):
+        cfg = demo_cfg()
+        cfg.model.teacher_ckpt = '/nonexistent/teacher.pth'
+        with self.assertRaisesRegex(FileNotFoundError, 'model.teacher_ckpt'):
+            build_model_from_cfg(cfg, drop_teacher_ckpt=False)
+
+    def test_teacher_cfg_file_with_options(self):
+        cfg = demo_cfg()
+        cfg.model.teacher.cfg_options = {'bbox_head.stacked_convs': 1}
+        model = build_model_from_cfg(cfg)
+        self.assertEqual(len(model.teacher.bbox_head.cls_convs), 1)
+        cfg.model.teacher = dict(cfg_file='configs/demo/missing.py')
+        with self.assertRaisesRegex(FileNotFoundError,
+                                    'model.teacher.cfg_file'):
+            build_model_from_cfg(cfg)
+
+
+class TestDistillerConfigErrors(unittest.TestCase):
+
+    def assert_config_error(self, cfg, *fragments):
+        with self.assertRaises(DistillConfigError) as err:
+            build_model_from_cfg(cfg)
+        for fragment in fragments:
+            self.assertIn(fragment, str(err.exception))
+
+    def test_recorder_source_names_no_module(self):
+        cfg = demo_cfg()
+        cfg.model.distiller.student_recorders.fpn.source = 'nek'
+        self.assert_config_error(
+            cfg, 'model.distiller.student_recorders.fpn.source="nek"',
+            "'neck'")
+
+    def test_mapping_names_unknown_recorder(self):
+        cfg = demo_cfg()
+        mapping = cfg.model.distiller.loss_forward_mappings.loss_fgd_fpn1
+        mapping.preds_T.recorder = 'fpn_t'
+        self.assert_config_error(
+            cfg, 'loss_forward_mappings.loss_fgd_fpn1.preds_T.recorder='
+            '"fpn_t"', 'teacher_recorders')
+
+    def test_unknown_connector(self):
+        cfg = demo_cfg()
+        mapping = cfg.model.distiller.loss_forward_mappings.loss_fgd_fpn0
+        mapping.preds_S.connector = 'adapter'
+        self.assert_config_error(cfg, 'preds_S.connector="adapter"')
+
+    def test_unmapped_required_argument(self):
+        cfg = demo_cfg()
+        del cfg.model.distiller.loss_forward_mappings.loss_fgd_fpn2.preds_T
+        self.assert_config_error(cfg, 'loss_fgd_fpn2', "['preds_T']")
+
+    def test_unknown_forward_argument(self):
+        cfg = demo_cfg()
+        mapping = cfg.model.distiller.loss_forward_mappings.loss_fgd_fpn2
+        mapping.feats = copy.deepcopy(mapping.preds_T)
+        self.assert_config_error(cfg, 'loss_fgd_fpn2.feats',
+                                 'has no argument')
+
+    def test_channel_mismatch_names_loss_and_connector(self):
+        cfg = demo_cfg()
+        for loss in cfg.model.distiller.distill_losses.values():
+            loss.student_channels = 64  # the demo student has 32
+        model = build_model_from_cfg(cfg)
+        with self.assertRaises(DistillConfigError) as err:
+            model.loss(*make_dummy_batch(num_classes=10))
+        msg = str(err.exception)
+        self.assertIn('model.distiller.distill_losses.loss_fgd_fpn0', msg)
+        self.assertIn('connector', msg)
+
+
+if __name__ == '__main__':
+    unittest.main()
