@@ -144,6 +144,25 @@ def _numpy_reconstruct_functions() -> list:
     return funcs
 
 
+def _history_buffer_getattr(obj, name, *default):
+    """Stand-in for ``builtins.getattr`` while unpickling with weights_only.
+
+    mmengine's ``HistoryBuffer._statistics_methods`` (saved in every
+    checkpoint's message hub) pickles its methods as
+    ``getattr(HistoryBuffer, 'min')``. Allowing the real ``getattr`` would let
+    a checkpoint fetch any attribute of any allowed object, so only the
+    statistics methods of ``HistoryBuffer`` resolve.
+    """
+    from mmengine.logging.history_buffer import HistoryBuffer
+    if obj is HistoryBuffer and isinstance(name, str) and \
+            name in ('min', 'max', 'current', 'mean'):
+        return getattr(HistoryBuffer, name)
+    import pickle
+    raise pickle.UnpicklingError(
+        f'mmkd_dense.compat: getattr({obj!r}, {name!r}) is not allowed in '
+        'a weights_only checkpoint load.')
+
+
 def allow_mmengine_checkpoint_globals() -> Optional[list]:
     """Allow-list mmengine's checkpoint types for ``torch.load`` (mmengine
     issue #1655).
@@ -158,6 +177,8 @@ def allow_mmengine_checkpoint_globals() -> Optional[list]:
         return None
     allowed: list = list(_mmengine_checkpoint_types())
     allowed += _numpy_reconstruct_functions()
+    allowed += [(_history_buffer_getattr, 'builtins.getattr'),
+                (_history_buffer_getattr, '__builtin__.getattr')]
     add(allowed)
     return allowed
 

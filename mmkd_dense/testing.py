@@ -17,9 +17,14 @@ __all__ = [
     'run_dummy_train_steps', 'COCO_CLASSES_FIRST'
 ]
 
-#: The first COCO category names with their official ids.
+#: The first COCO category names with their ids in :func:`make_tiny_coco`.
 COCO_CLASSES_FIRST = [('person', 1), ('bicycle', 2), ('car', 3),
                       ('motorcycle', 4), ('airplane', 5)]
+
+
+def _coco_class_names() -> Tuple[str, ...]:
+    from mmdet.datasets import CocoDataset
+    return tuple(CocoDataset.METAINFO['classes'])
 
 
 def make_tiny_coco(root: str,
@@ -29,17 +34,25 @@ def make_tiny_coco(root: str,
                    categories: Sequence[Tuple[str, int]] = tuple(
                        COCO_CLASSES_FIRST[:3]),
                    empty_image: bool = True,
-                   seed: int = 0) -> Dict[str, str]:
+                   seed: int = 0,
+                   class_names: Optional[Sequence[str]] = None
+                   ) -> Dict[str, str]:
     """Write a tiny COCO-format dataset: ``<root>/<split>/*.jpg`` and
     ``<root>/annotations/instances_<split>.json``.
 
     Boxes are drawn as filled rectangles so a detector can learn them. With
-    ``empty_image`` the last image of each split has no annotation.
+    ``empty_image`` the last image of each split has no annotation. The json
+    lists every name of ``class_names`` (default: the 80 COCO classes, ids
+    1..80) so that CocoMetric can map any predicted label; annotations use
+    only ``categories`` (name, id) pairs.
 
     Returns:
         dict: split -> annotation file path.
     """
     import cv2
+    if class_names is None:
+        class_names = _coco_class_names()
+    all_categories = [dict(id=i + 1, name=n) for i, n in enumerate(class_names)]
     rng = np.random.RandomState(seed)
     height, width = image_size
     os.makedirs(osp.join(root, 'annotations'), exist_ok=True)
@@ -71,7 +84,7 @@ def make_tiny_coco(root: str,
         with open(ann_file, 'w') as f:
             json.dump(
                 dict(images=images, annotations=anns,
-                     categories=[dict(id=i, name=n) for n, i in categories]),
+                     categories=all_categories),
                 f)
         ann_files[split] = ann_file
     return ann_files
@@ -134,6 +147,11 @@ def shrink_config(cfg,
     cfg.log_processor = dict(type='LogProcessor', window_size=1,
                              by_epoch=False)
     cfg.default_hooks.pop('visualization', None)
+    if cfg.get('visualizer'):
+        # a named visualizer is a process-wide singleton; unnamed, each
+        # Runner gets its own (so consecutive runs in one process log to
+        # their own work dirs)
+        cfg.visualizer.pop('name', None)
     cfg.env_cfg = dict(cudnn_benchmark=False,
                        mp_cfg=dict(mp_start_method='fork',
                                    opencv_num_threads=0),

@@ -21,6 +21,16 @@ def run_py(code: str) -> subprocess.CompletedProcess:
                           env=env, timeout=300)
 
 
+class _GetattrRef:
+    """Pickles as ``getattr(obj, name)``, like mmengine's method refs."""
+
+    def __init__(self, obj, name):
+        self.obj, self.name = obj, name
+
+    def __reduce__(self):
+        return (getattr, (self.obj, self.name))
+
+
 class TestMMRazorQuantizationGuard(unittest.TestCase):
     """mmrazor issue #615: ``import mmrazor.models`` fails on torch 2.x."""
 
@@ -69,6 +79,13 @@ class TestWeightsOnlyCheckpoints(unittest.TestCase):
                  extra=HistoryBuffer([1.0, 2.0], [1, 1])), cls.ckpt)
         cls.evil = os.path.join(cls.tmp.name, 'evil.pth')
         torch.save({'obj': unittest.TestCase}, cls.evil)
+        # mmengine pickles HistoryBuffer._statistics_methods entries as
+        # getattr(HistoryBuffer, 'min'); a checkpoint may use getattr only so
+        cls.methods = os.path.join(cls.tmp.name, 'methods.pth')
+        torch.save({'m': _GetattrRef(HistoryBuffer, 'min')}, cls.methods)
+        cls.evil_getattr = os.path.join(cls.tmp.name, 'evil_getattr.pth')
+        torch.save({'m': _GetattrRef(HistoryBuffer, '__dict__')},
+                   cls.evil_getattr)
 
     @classmethod
     def tearDownClass(cls):
@@ -87,6 +104,20 @@ class TestWeightsOnlyCheckpoints(unittest.TestCase):
             'print(float(ck["state_dict"]["w"].sum()))')
         self.assertEqual(proc.returncode, 0, proc.stderr[-2000:])
         self.assertIn('2.0', proc.stdout)
+
+    def test_history_buffer_methods_resolve(self):
+        proc = run_py(
+            'import mmkd_dense, torch\n'
+            'from mmengine.logging import HistoryBuffer\n'
+            f'ck = torch.load({self.methods!r})\n'
+            'assert ck["m"] is HistoryBuffer.min; print("ok")')
+        self.assertEqual(proc.returncode, 0, proc.stderr[-2000:])
+
+    def test_arbitrary_getattr_refused(self):
+        proc = run_py(
+            f'import mmkd_dense, torch; torch.load({self.evil_getattr!r})')
+        self.assertNotEqual(proc.returncode, 0)
+        self.assertIn('is not allowed', proc.stderr)
 
     def test_protection_kept_for_other_types(self):
         proc = run_py(f'import mmkd_dense, torch; torch.load({self.evil!r})')
