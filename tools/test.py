@@ -22,6 +22,8 @@ from mmengine.config import Config, DictAction  # noqa: E402
 from mmengine.registry import RUNNERS  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
+from mmkd_dense.utils.dist import prepare_cpu_distributed  # noqa: E402
+
 
 def parse_args():
     parser = argparse.ArgumentParser(description='Test (and eval) a model')
@@ -83,10 +85,8 @@ def main():
     if 'teacher_ckpt' in cfg.model:
         cfg.model.teacher_ckpt = None  # teacher weights are in CHECKPOINT
 
-    import torch
-    if args.launcher != 'none' and not torch.cuda.is_available():
-        cfg.setdefault('env_cfg', {}).setdefault('dist_cfg', {})
-        cfg.env_cfg.dist_cfg['backend'] = 'gloo'
+    # NCCL needs GPUs: on a CPU machine DDP runs on gloo.
+    prepare_cpu_distributed(cfg, args.launcher)
 
     if args.show or args.show_dir:
         enable_visualization(cfg, args)

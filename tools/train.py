@@ -20,6 +20,8 @@ from mmengine.config import Config, DictAction  # noqa: E402
 from mmengine.registry import RUNNERS  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
+from mmkd_dense.utils.dist import prepare_cpu_distributed  # noqa: E402
+
 from mmkd_dense.utils.preflight import PreflightError, preflight_check  # noqa
 
 
@@ -81,11 +83,8 @@ def main():
         cfg.resume = True
         cfg.load_from = args.resume
 
-    import torch
-    if args.launcher != 'none' and not torch.cuda.is_available():
-        # NCCL needs GPUs; CPU DDP runs on gloo.
-        cfg.setdefault('env_cfg', {}).setdefault('dist_cfg', {})
-        cfg.env_cfg.dist_cfg['backend'] = 'gloo'
+    # NCCL needs GPUs: on a CPU machine DDP runs on gloo.
+    prepare_cpu_distributed(cfg, args.launcher)
 
     if not args.no_preflight:
         try:

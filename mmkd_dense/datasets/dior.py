@@ -1,7 +1,7 @@
 # Copyright (c) mmkd_dense contributors. All rights reserved.
 """DIOR / DIOR-R horizontal-box detection dataset (official XML layout)."""
 import os.path as osp
-from typing import List, Optional, Sequence, Union
+from typing import List, Optional, Sequence
 from xml.parsers import expat
 
 from mmdet.datasets.base_det_dataset import BaseDetDataset
@@ -31,8 +31,10 @@ class DIORDataset(BaseDetDataset):
 
     ``data_prefix`` has ``img`` (the per-split image folder) and ``ann``
     (the XML folder). If ``ann`` contains a ``Horizontal Bounding Boxes``
-    sub-folder (DIOR-R), that sub-folder is used. ``ann_file`` is one id
-    list or a list of them (e.g. train + val), concatenated in order.
+    sub-folder (DIOR-R), that sub-folder is used. ``ann_file`` is an id
+    list (``ImageSets/Main/<split>.txt``); ``extra_ann_files`` appends more
+    lists (train + val = trainval), so the dataset stays one
+    ``DIORDataset`` with a plain string ``ann_file``.
 
     Class names are matched case-insensitively and with surrounding blanks
     stripped (the official XMLs spell e.g. ``Expressway-Service-area`` in
@@ -45,6 +47,8 @@ class DIORDataset(BaseDetDataset):
     logged); ``allow_empty=True`` keeps object-less images as negatives.
 
     Args:
+        extra_ann_files (Sequence[str]): further id lists (relative to
+            ``data_root`` unless absolute), read after ``ann_file``.
         minus_one (bool): subtract 1 from every coordinate (VOC 1-based
             convention). Defaults to False.
         on_bad_input (str): ``'raise'`` or ``'skip'``.
@@ -58,12 +62,16 @@ class DIORDataset(BaseDetDataset):
 
     def __init__(self,
                  *args,
+                 extra_ann_files: Sequence[str] = (),
                  minus_one: bool = False,
                  on_bad_input: str = 'raise',
                  allow_empty: bool = False,
                  check_images: bool = True,
                  img_suffix: str = '.jpg',
                  **kwargs) -> None:
+        if isinstance(extra_ann_files, str):
+            extra_ann_files = [extra_ann_files]
+        self.extra_ann_files = list(extra_ann_files)
         self.minus_one = minus_one
         self.on_bad_input = on_bad_input
         self.allow_empty = allow_empty
@@ -76,22 +84,16 @@ class DIORDataset(BaseDetDataset):
 
     def _join_prefix(self) -> None:
         """Join ``data_root`` with ``data_prefix`` and every id list."""
-        files = self.ann_file
-        if isinstance(files, (list, tuple)):
-            self.ann_file = ''
-            super()._join_prefix()
-            self.ann_file = [
-                f if osp.isabs(f) or not self.data_root else join_path(
-                    self.data_root, f) for f in files
-            ]
-        else:
-            super()._join_prefix()
+        super()._join_prefix()
+        self.extra_ann_files = [
+            f if osp.isabs(f) or not self.data_root else join_path(
+                self.data_root, f) for f in self.extra_ann_files
+        ]
 
     @property
     def ann_files(self) -> List[str]:
-        """The id-list files as a list."""
-        files = self.ann_file
-        return list(files) if isinstance(files, (list, tuple)) else [files]
+        """``ann_file`` followed by ``extra_ann_files``."""
+        return [self.ann_file] + self.extra_ann_files
 
     def _resolve_ann_dir(self) -> str:
         ann_dir = self.data_prefix.get('ann', '')
@@ -154,7 +156,9 @@ class DIORDataset(BaseDetDataset):
         except expat.ExpatError as e:
             handler.report('malformed XML', xml_path, e.lineno, str(e))
             return None
-        file_name = raw['filename'] or f'{img_id}{self.img_suffix}'
+        file_name = raw['filename'] or img_id
+        if not osp.splitext(file_name)[1]:
+            file_name += self.img_suffix
         img_path = osp.join(img_dir, file_name)
         if check and not osp.isfile(img_path):
             handler.report('missing image file', img_path, None,

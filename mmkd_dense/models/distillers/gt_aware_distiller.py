@@ -87,7 +87,7 @@ class GTAwareDistiller(ConfigurableDistiller):
                 kwargs[BATCH_CONTEXT_ARG] = self._batch_context
             try:
                 losses[loss_name] = self.distill_losses[loss_name](**kwargs)
-            except (RuntimeError, ValueError) as err:
+            except (RuntimeError, ValueError, AssertionError) as err:
                 shapes = {
                     k: tuple(v.shape) for k, v in kwargs.items()
                     if hasattr(v, 'shape')
@@ -95,7 +95,8 @@ class GTAwareDistiller(ConfigurableDistiller):
                 raise DistillConfigError(
                     f'{_CFG}.distill_losses.{loss_name} '
                     f'({type(self.distill_losses[loss_name]).__name__}) '
-                    f'failed on inputs {shapes}: {err}\nIf student and '
+                    f'failed on inputs {shapes}: {type(err).__name__} {err}'
+                    '\nIf student and '
                     'teacher channels or sizes differ, map the student input '
                     f'through a connector: {_CFG}.loss_forward_mappings.'
                     f'{loss_name}.<arg>.connector = <name in {_CFG}.'

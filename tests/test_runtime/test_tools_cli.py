@@ -1,0 +1,164 @@
+# Copyright (c) mmkd_dense contributors. All rights reserved.
+"""tools/train.py and tools/dist_train.sh from the command line: bad input
+fails before anything is written; 2-process CPU DDP; a new detector pair
+added by config alone (the recipe in docs/new_detector_pair.md)."""
+import os
+import os.path as osp
+import re
+import subprocess
+import tempfile
+import unittest
+
+import torch
+from mmengine.config import Config
+from mmengine.runner import Runner
+
+import mmkd_dense  # noqa: F401
+from mmkd_dense.demo import generate_digits_dataset
+from mmkd_dense.testing import (build_model_from_cfg, make_tiny_coco,
+                                shrink_config)
+from ._helpers import REPO, low_score_thr, read_scalars, run_tool
+
+DEMO_KD = osp.join(REPO, 'configs/demo/'
+                   'fgd_fpn_retina-r18c32_retina-r18c16_12e_digits.py')
+DEMO_TEACHER = osp.join(REPO,
+                        'configs/demo/retinanet_r18-c32_fpn_12e_digits.py')
+
+
+class DemoDataCase(unittest.TestCase):
+    """Tiny digits data, a teacher checkpoint and a shrunk KD config file."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.TemporaryDirectory()
+        cls.data = osp.join(cls.tmp.name, 'digits')
+        generate_digits_dataset(cls.data, num_train=8, num_val=2)
+        teacher = build_model_from_cfg(Config.fromfile(DEMO_TEACHER))
+        cls.teacher_ckpt = osp.join(cls.tmp.name, 'teacher.pth')
+        torch.save(dict(state_dict=teacher.state_dict(), meta={}),
+                   cls.teacher_ckpt)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.tmp.cleanup()
+
+    def kd_config(self, name, **changes):
+        cfg = shrink_config(Config.fromfile(DEMO_KD), self.data,
+                            osp.join(self.tmp.name, name + '_unused'),
+                            image_scale=(128, 128))
+        cfg.model.teacher_ckpt = self.teacher_ckpt
+        for key, value in changes.items():
+            cfg.merge_from_dict({key: value})
+        path = osp.join(self.tmp.name, name + '.py')
+        cfg.dump(path)
+        return path
+
+
+class TestBadInputFailsBeforeTraining(DemoDataCase):
+
+    def assert_fails_cleanly(self, config, *fragments, options=()):
+        work_dir = osp.join(self.tmp.name, 'work_' + osp.basename(config))
+        proc = run_tool(['tools/train.py', config, '--work-dir', work_dir] +
+                        (['--cfg-options', *options] if options else []))
+        self.assertEqual(proc.returncode, 1, proc.stderr[-3000:])
+        for fragment in fragments:
+            self.assertIn(fragment, proc.stderr)
+        self.assertIn('nothing was written', proc.stderr)
+        self.assertFalse(osp.exists(work_dir))
+
+    def test_missing_teacher_ckpt(self):
+        self.assert_fails_cleanly(
+            self.kd_config('missing_ckpt'), 'model.teacher_ckpt',
+            '/nowhere/teacher.pth',
+            options=['model.teacher_ckpt=/nowhere/teacher.pth'])
+
+    def test_channel_mismatch_without_connector(self):
+        # PKD has no adapter: student FPN 32 ch vs teacher 64 ch
+        config = self.kd_config('mismatch')
+        cfg = Config.fromfile(config)
+        cfg.model.distiller.distill_losses = {
+            name: dict(type='PKDLoss', loss_weight=6)
+            for name in cfg.model.distiller.distill_losses
+        }
+        cfg.dump(config)
+        self.assert_fails_cleanly(
+            config, 'model.distiller.distill_losses.loss_fgd_fpn0',
+            'PKDLoss', 'connector')
+
+    def test_recorder_source_names_no_module(self):
+        self.assert_fails_cleanly(
+            self.kd_config('bad_source'),
+            'model.distiller.student_recorders.fpn.source="necks"',
+            options=['model.distiller.student_recorders.fpn.source=necks'])
+
+    def test_mapping_names_unknown_recorder(self):
+        self.assert_fails_cleanly(
+            self.kd_config('bad_recorder'),
+            'loss_forward_mappings.loss_fgd_fpn0.preds_S.recorder="fpn_x"',
+            options=['model.distiller.loss_forward_mappings.loss_fgd_fpn0.'
+                     'preds_S.recorder=fpn_x'])
+
+    def test_missing_annotation_file(self):
+        self.assert_fails_cleanly(
+            self.kd_config('bad_data'),
+            'train_dataloader.dataset.ann_file', 'data_root',
+            options=['train_dataloader.dataset.data_root=/no/such/data/'])
+
+
+class TestDistTrain(DemoDataCase):
+
+    def test_two_process_cpu_ddp(self):
+        config = self.kd_config('ddp')
+        work_dir = osp.join(self.tmp.name, 'ddp_work')
+        env = dict(os.environ, PYTHONPATH=REPO, OMP_NUM_THREADS='1',
+                   PORT=str(29500 + os.getpid() % 1000))
+        proc = subprocess.run(
+            ['bash', 'tools/dist_train.sh', config, '2', '--work-dir',
+             work_dir], cwd=REPO, env=env, capture_output=True, text=True,
+            timeout=900)
+        self.assertEqual(proc.returncode, 0, proc.stderr[-4000:])
+        self.assertTrue(osp.isfile(osp.join(work_dir, 'iter_2.pth')))
+        log = open(next(
+            osp.join(r, f) for r, _, fs in os.walk(work_dir) for f in fs
+            if f.endswith('.log'))).read()
+        self.assertRegex(log, r'world_size: 2|Distributed launcher: pytorch')
+        self.assertIn('distill.loss_fgd_fpn0', log)
+
+
+class TestNewDetectorPairByConfig(unittest.TestCase):
+    """The README/docs recipe, verbatim, trains a pair no config ships."""
+
+    def test_new_pair_recipe(self):
+        doc = open(osp.join(REPO, 'docs/new_detector_pair.md')).read()
+        block = re.search(
+            r'new-pair-example:start -->\n```python\n(.*?)```', doc,
+            re.S).group(1)
+        shipped = [p for p in os.listdir(osp.join(REPO, 'configs/baselines',
+                                                  'fgd'))]
+        self.assertFalse(any('fcos-r50_gfl-r18' in p for p in shipped))
+        with tempfile.TemporaryDirectory() as tmp:
+            configs = osp.join(tmp, 'configs')
+            os.makedirs(osp.join(configs, 'my_experiments'))
+            for sub in ('_base_', 'baselines', 'detectors'):
+                os.symlink(osp.join(REPO, 'configs', sub),
+                           osp.join(configs, sub))
+            path = osp.join(configs, 'my_experiments', 'new_pair.py')
+            with open(path, 'w') as f:
+                f.write(block)
+            data = osp.join(tmp, 'coco')
+            make_tiny_coco(data, num_images=3)
+            cfg = low_score_thr(shrink_config(
+                Config.fromfile(path), data, osp.join(tmp, 'work')))
+            cfg.model.teacher_ckpt = None
+            runner = Runner.from_cfg(cfg)
+            self.assertEqual(type(runner.model.student).__name__, 'GFL')
+            self.assertEqual(type(runner.model.teacher).__name__, 'FCOS')
+            self.assertEqual(runner.model.student.backbone.depth, 18)
+            runner.train()
+            keys = set().union(*[r.keys() for r in read_scalars(tmp)])
+            self.assertIn('distill.loss_fgd_fpn4', keys)
+            self.assertIn('teacher.coco/bbox_mAP', keys)
+
+
+if __name__ == '__main__':
+    unittest.main()
