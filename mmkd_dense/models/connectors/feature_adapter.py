@@ -1,7 +1,8 @@
 # Copyright (c) mmkd_dense contributors. All rights reserved.
 """Per-level 1x1 student feature adapter (the "feature-aligned" part of
 LSFI + MDC-KD, docs/methods.md Sec. 1 step 1)."""
-from typing import Dict, Optional
+import weakref
+from typing import Dict, Optional, Tuple
 
 import torch
 from mmrazor.models.architectures.connectors.base_connector import \
@@ -33,9 +34,18 @@ class FeatureAdapter(BaseConnector):
     Connectors are children of the distiller, not of the student: they are
     trained with the student, saved in the distillation checkpoint under
     ``distiller.connectors.*`` and dropped when the student is exported
-    (exporting keeps only the ``architecture.*`` weights, as mmrazor's
-    ``tools/model_converters/convert_kd_ckpt_to_student.py`` does); the
-    deployed detector never runs them.
+    (``tools/model_converters/extract_student.py`` keeps only the
+    ``architecture.*`` weights, like mmrazor's
+    ``convert_kd_ckpt_to_student.py``); the deployed detector never runs
+    them.
+
+    mmrazor's distiller calls a connector once per loss mapping, so with
+    LSFI and MDC-KD reading the same level the conv would run twice per
+    step. With ``reuse_output`` the adapter returns its previous output
+    when called again on the very same input tensor (same object and
+    in-place version) with unchanged weights and the same autograd mode;
+    otherwise it recomputes. Only weak references are kept, so no tensor
+    outlives the step because of the cache.
 
     Args:
         in_channels (int): student channels ``C_s``.
@@ -45,6 +55,8 @@ class FeatureAdapter(BaseConnector):
             zero bias; the spec) or ``'identity'`` (identity weights, zero
             bias; requires ``in_channels == out_channels``).
             Defaults to ``'kaiming'``.
+        reuse_output (bool): reuse the output for a repeated call on the
+            same input (see above). Defaults to True.
         init_cfg (dict, optional): mmengine init config; applied by
             ``init_weights`` after (and instead of) ``init_mode``.
     """
@@ -54,6 +66,7 @@ class FeatureAdapter(BaseConnector):
                  out_channels: int,
                  bias: bool = True,
                  init_mode: str = 'kaiming',
+                 reuse_output: bool = True,
                  init_cfg: Optional[Dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         if in_channels < 1 or out_channels < 1:
@@ -71,8 +84,10 @@ class FeatureAdapter(BaseConnector):
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.init_mode = init_mode
+        self.reuse_output = reuse_output
         self.conv = nn.Conv2d(in_channels, out_channels, 1, bias=bias)
         self.reset_parameters()
+        self._last: Optional[Tuple] = None
 
     def reset_parameters(self) -> None:
         """Initialise the conv according to ``init_mode``."""
@@ -86,6 +101,18 @@ class FeatureAdapter(BaseConnector):
                     self.conv.weight, mode='fan_out', nonlinearity='relu')
             if self.conv.bias is not None:
                 self.conv.bias.zero_()
+
+    def __getstate__(self) -> Dict:
+        """Drop the (unpicklable, per-step) output cache when pickled."""
+        state = dict(self.__dict__)
+        state['_last'] = None
+        return state
+
+    def _state_key(self, feature: Tensor) -> Tuple:
+        """What must be unchanged for a cached output to be valid."""
+        params = tuple(p._version for p in self.conv.parameters())
+        return (feature._version, params, torch.is_grad_enabled(),
+                self.training)
 
     def forward_train(self, feature: Tensor) -> Tensor:
         """Apply the 1x1 conv.
@@ -102,4 +129,14 @@ class FeatureAdapter(BaseConnector):
                 f'student features, got {tuple(feature.shape)}; set the '
                 "connector's in_channels to the student FPN width and map "
                 'one level (data_idx) per adapter.')
-        return self.conv(feature)
+        if self.reuse_output and self._last is not None:
+            feature_ref, output_ref, key = self._last
+            output = output_ref()
+            if (feature_ref() is feature and output is not None
+                    and key == self._state_key(feature)):
+                return output
+        output = self.conv(feature)
+        if self.reuse_output:
+            self._last = (weakref.ref(feature), weakref.ref(output),
+                          self._state_key(feature))
+        return output

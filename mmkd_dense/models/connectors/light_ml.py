@@ -26,8 +26,8 @@ class LightML(BaseModule):
     With ``F_c, F_r`` of shape ``(N, C, *spatial)`` (``spatial`` is
     ``(H, W)`` for dense-head towers and empty for RoI-head fc features)::
 
-        X = shuffle_2(cat(F_c, F_r))            # (N, 2C, ...), [c0 r0 c1 r1 ...]
-        Y = Conv1x1(X, 2C -> 2C, groups=2)      # zero-initialised
+        X = shuffle_2(cat(F_c, F_r))        # (N, 2C, ...): c0 r0 c1 r1 ...
+        Y = Conv1x1(X, 2C -> 2C, groups=2)  # zero-initialised
         Y_c, Y_r = split(Y, C)
         F_c' = F_c + Y_c,  F_r' = F_r + Y_r
 
@@ -40,12 +40,17 @@ class LightML(BaseModule):
     behaves exactly like the plain head until Light-ML learns something.
 
     Params: ``2C * C + 2C`` (131,584 for C = 256). MACs per spatial position:
-    ``2C * C``.
+    ``2C * C``. ``groups = G > 2`` (an option beyond the proposed design, for
+    wide RoI-head features) splits the mixing conv further: group ``j`` reads
+    ``C/G`` channels of each branch and the first ``G/2`` groups write
+    ``Y_c``, the others ``Y_r``; params and MACs shrink to ``4C^2 / G``.
 
     Args:
         channels (int): C, the channels of each branch (must be even).
         zero_init (bool): zero-initialise the mixing conv (identity start).
             Defaults to True.
+        groups (int): groups of the mixing conv; even, dividing ``C``.
+            Defaults to 2 (the proposed design).
         init_cfg (dict, optional): ignored for the mixing conv when
             ``zero_init`` (kept for BaseModule compatibility).
     """
@@ -53,15 +58,22 @@ class LightML(BaseModule):
     def __init__(self,
                  channels: int,
                  zero_init: bool = True,
+                 groups: int = 2,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         if channels <= 0 or channels % 2:
             raise ValueError(
                 f'LightML.channels must be a positive even number (the '
                 f'branch feature channels), got {channels}.')
+        if groups < 2 or groups % 2 or channels % (groups // 2):
+            raise ValueError(
+                f'LightML.groups must be even and groups/2 must divide '
+                f'channels={channels}, got {groups}.')
         self.channels = channels
         self.zero_init = zero_init
-        self.mix = nn.Conv2d(2 * channels, 2 * channels, 1, groups=2)
+        self.groups = groups
+        self.mix = nn.Conv2d(
+            2 * channels, 2 * channels, 1, groups=groups)
         if zero_init:
             self._zero()
 
@@ -132,4 +144,5 @@ class LightML(BaseModule):
         return out_cls, out_reg
 
     def extra_repr(self) -> str:
-        return f'channels={self.channels}, zero_init={self.zero_init}'
+        return (f'channels={self.channels}, groups={self.groups}, '
+                f'zero_init={self.zero_init}')

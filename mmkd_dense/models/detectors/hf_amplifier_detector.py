@@ -14,6 +14,7 @@ import copy
 import os.path as osp
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
+from mmengine.config import ConfigDict
 from mmengine.model import BaseModel
 from torch import Tensor, nn
 
@@ -33,9 +34,11 @@ def high_frequency_hook(module: nn.Module, inputs: Any,
     return tuple(high_frequency(feat) for feat in outputs)
 
 
-def _with_scope(cfg: Dict, scope: str = 'mmdet') -> Dict:
-    """Give ``cfg`` an explicit registry scope unless its type names one."""
-    cfg = copy.deepcopy(dict(cfg))
+def _with_scope(cfg: Dict, scope: str = 'mmdet') -> ConfigDict:
+    """A ``ConfigDict`` copy of ``cfg`` (mmdet reads nested fields as
+    attributes) with an explicit registry scope unless its type names
+    one."""
+    cfg = ConfigDict(copy.deepcopy(dict(cfg)))
     if isinstance(cfg.get('type'), str) and '.' not in cfg['type']:
         cfg.setdefault('_scope_', scope)
     return cfg
@@ -118,6 +121,21 @@ class HFAmplifierDetector(BaseModel):
         """Same modes as an mmdet detector (``loss``, ``predict``,
         ``tensor``), on high-frequency features."""
         return self.detector(inputs, data_samples, mode=mode)
+
+    def loss(self, batch_inputs: Tensor, batch_data_samples: List) -> Dict:
+        """Head losses on HF features (backbone and neck frozen)."""
+        return self.detector.loss(batch_inputs, batch_data_samples)
+
+    def predict(self, batch_inputs: Tensor, batch_data_samples: List,
+                rescale: bool = True) -> List:
+        """Detections of the amplifier on HF features."""
+        return self.detector.predict(batch_inputs, batch_data_samples,
+                                     rescale=rescale)
+
+    def _forward(self, batch_inputs: Tensor,
+                 batch_data_samples: Optional[List] = None) -> Any:
+        """Raw head outputs on HF features."""
+        return self.detector._forward(batch_inputs, batch_data_samples)
 
     def _load_from_state_dict(self, state_dict: Dict, prefix: str,
                               local_metadata: Dict, strict: bool,
@@ -210,6 +228,20 @@ def _head_state_dict(state_dict: Dict[str, Tensor],
     return out
 
 
+def _quiet_init_weights(module: nn.Module) -> None:
+    """``module.init_weights()`` without mmengine's per-parameter log."""
+    import logging
+
+    from mmengine.logging import MMLogger
+    logger = MMLogger.get_current_instance()
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        module.init_weights()
+    finally:
+        logger.setLevel(level)
+
+
 def load_amplifier_head(amplifier_cfg: Union[str, Dict],
                         amplifier_ckpt: Optional[str],
                         head_key: str,
@@ -260,7 +292,7 @@ def load_amplifier_head(amplifier_cfg: Union[str, Dict],
                 f'{result.unexpected_keys[:5]}.')
         head._is_init = True  # keep Runner.init_weights() off it
     elif hasattr(head, 'init_weights'):
-        head.init_weights()  # the head's own init (tests: no checkpoint)
+        _quiet_init_weights(head)  # the head's own init (no checkpoint)
     head.requires_grad_(False)
     head.eval()
     return head

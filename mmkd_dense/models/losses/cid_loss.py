@@ -27,7 +27,8 @@ def kd_quality_focal_loss(pred: Tensor, target: Tensor, beta: float = 1.0,
                           dim: int = 1) -> Tensor:
     """Quality-focal KD on sigmoid scores (CrossKD's ``KDQualityFocalLoss``).
 
-    ``sum_k BCE(sigmoid(s_k), sigmoid(t_k)) * |sigmoid(s_k) - sigmoid(t_k)|^beta``
+    ``sum_k BCE(p_k, q_k) * |p_k - q_k|^beta`` with ``p = sigmoid(s)``,
+    ``q = sigmoid(t)``.
 
     Args:
         pred (Tensor): student logits, classes along ``dim``.
@@ -247,8 +248,6 @@ class CIDLoss(nn.Module):
                                  stride=stride, offset=offset,
                                  expand=self.expand, min_half=self.min_half)
             z = z + weight.sum()
-            if not bool((weight > 0).any()):
-                continue
             cost = self.cls_weight * kd_quality_focal_loss(
                 cs.reshape(n, num_priors, -1, height, width).float(),
                 ct.reshape(n, num_priors, -1, height, width).float(),

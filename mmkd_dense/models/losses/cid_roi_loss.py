@@ -27,9 +27,10 @@ class CIDRoILoss(nn.Module):
     classify and regress the same regions::
 
         W(r)  = sum_g c(centre(r), ĝ) / sum_{r' in image} c(centre(r'), ĝ)
-        L     = (1/Z) sum_r W(r) [ lc * T^2 KL(softmax(t_r/T) || softmax(s_r/T))
-                                 + lb * (1 - GIoU(box_s(r), box_t(r))) ]
+        L     = (1/Z) sum_r W(r) [lc * T^2 KL(sm(t_r/T) || sm(s_r/T))
+                                + lb * (1 - GIoU(box_s(r), box_t(r))) ]
         Z     = sum_r W(r)  (= number of GT instances: each has mass 1)
+        sm    = softmax over the K+1 classes
 
     ``ĝ``: the GT box enlarged 1.5x about its centre with half-size at least
     ``min_half`` strides of the finest RoI level (the RoI counterpart of
@@ -107,10 +108,7 @@ class CIDRoILoss(nn.Module):
         weight = cid_point_weights(centres, rois[:, 0].long(), boxes,
                                    box_image, self.min_half * min_stride,
                                    self.expand)
-        z = weight.sum()
-        if not bool((weight > 0).any()):
-            return student_cls.sum() * 0.
-
+        z = weight.sum()  # 0 for a batch without GT: the loss is then 0
         student_cls = student_cls.float()
         cost = self.cls_weight * distribution_kl(
             student_cls, teacher_cls.float(), self.temperature, dim=1)

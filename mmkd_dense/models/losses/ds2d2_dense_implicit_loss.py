@@ -58,13 +58,20 @@ def kd_quality_focal_loss(pred: Tensor, target_logits: Tensor,
 def _giou_loss(pred: Tensor, target: Tensor, weight: Tensor,
                avg_factor: float) -> Tensor:
     """``sum(w * (1 - GIoU(pred, target))) / avg_factor`` (mmdet GIoULoss,
-    eps 1e-6)."""
+    eps 1e-6).
+
+    Identical boxes count 0 even when degenerate (FCOS clamps distances at
+    0, and mmdet's eps-guarded GIoU of two equal zero-area boxes is 0, i.e.
+    a loss of 1 between equal predictions).
+    """
     from mmdet.structures.bbox import bbox_overlaps
     if pred.numel() == 0:
         return pred.sum() * 0
     gious = bbox_overlaps(pred, target, mode='giou', is_aligned=True,
                           eps=1e-6)
-    return ((1 - gious) * weight).sum() / (avg_factor + _EPS)
+    loss = torch.where((pred == target).all(dim=1), torch.zeros_like(gious),
+                       1 - gious)
+    return (loss * weight).sum() / (avg_factor + _EPS)
 
 
 def _head_kind(head: nn.Module) -> str:
@@ -118,6 +125,7 @@ def dense_kd_targets(student_head: nn.Module,
                         label_weights=None,
                         avg_factor=max(float(num_pos), 1.0))
         anchors, valid = student_head.get_anchors(sizes, metas, device=device)
+        priors = list(anchors[0])  # get_targets may concat anchors in place
         targets = student_head.get_targets(
             anchors, valid, gts, metas, batch_gt_instances_ignore=gts_ignore)
         if kind == 'gfl':
@@ -125,7 +133,7 @@ def dense_kd_targets(student_head: nn.Module,
         else:
             (_, label_weights, _, _, avg_factor) = targets
         label_weights = torch.cat([w.reshape(-1) for w in label_weights])
-        return dict(kind=kind, priors=anchors[0], strides=strides,
+        return dict(kind=kind, priors=priors, strides=strides,
                     label_weights=label_weights,
                     avg_factor=float(avg_factor))
 

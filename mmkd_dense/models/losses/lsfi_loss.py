@@ -11,12 +11,13 @@ from typing import Optional, Sequence, Tuple
 
 import torch
 from torch import Tensor, nn
+from torch.autograd.function import once_differentiable
 
 from mmkd_dense.registry import MODELS
 from mmkd_dense.structures import DistillBatchContext
 from ..utils import channel_attention, fgd_masks, resize_to, spatial_attention
 
-__all__ = ['LSFILoss']
+__all__ = ['LSFILoss', 'LSFIStudentFunction']
 
 
 @MODELS.register_module()
@@ -118,7 +119,10 @@ class LSFILoss(nn.Module):
         for k in self.pool_sizes[1:]:
             a_s = a_s + spatial_attention(g, self.temp, k)
         a_s = a_s / len(self.pool_sizes)
-        a_c = channel_attention(magnitude, self.temp)
+        # channel_attention of the (N, C, 1, 1) map mean_hw |F| is FGD Eq. 2
+        # (same values, one pass over F fewer).
+        a_c = channel_attention(
+            magnitude.mean(dim=(2, 3), keepdim=True), self.temp)
         return a_s, a_c
 
     def forward(self, preds_S: Tensor, preds_T: Tensor,
@@ -160,12 +164,68 @@ class LSFILoss(nn.Module):
             a_s_t, a_c_t = self.attentions(preds_T)
             # (alpha*M_fg + beta*M_bg) * a_s(T), (N, H, W)
             pixel_weight = (self.alpha * fg + self.beta * bg) * a_s_t
-        # sum_c a_c(T)[c] * (T - S)^2[c], (N, H, W)
-        channel_weighted = torch.einsum('nchw,nc->nhw',
-                                        (preds_T - preds_S)**2, a_c_t)
-        loss_fi = (pixel_weight * channel_weighted).sum() / n
+        # sum (alpha M_fg + beta M_bg) a_s(T) a_c(T) (T - S)^2, and the
+        # student's mean_c |S| (N, 1, H, W) and mean_hw |S| (N, C, 1, 1)
+        weighted_sq, g_s, m_s = LSFIStudentFunction.apply(
+            preds_S, preds_T, pixel_weight, a_c_t)
+        loss_fi = weighted_sq / n
 
-        a_s_s, a_c_s = self.attentions(preds_S)
+        # student attentions from its mean-|S| maps (see ``attentions``)
+        a_s_s = spatial_attention(g_s, self.temp, self.pool_sizes[0])
+        for k in self.pool_sizes[1:]:
+            a_s_s = a_s_s + spatial_attention(g_s, self.temp, k)
+        a_s_s = a_s_s / len(self.pool_sizes)
+        a_c_s = channel_attention(m_s, self.temp)
         loss_att = self.gamma * ((a_c_t - a_c_s).abs().sum() +
                                  (a_s_t - a_s_s).abs().sum()) / n
         return self.loss_weight * (loss_fi + loss_att)
+
+
+class LSFIStudentFunction(torch.autograd.Function):
+    """Full-resolution student terms of LSFI with a hand-written backward.
+
+    Given ``S, T`` ``(N, C, H, W)``, ``w = (alpha M_fg + beta M_bg) a_s(T)``
+    ``(N, H, W)`` and ``a = a_c(T)`` ``(N, C)`` (constants), returns
+
+    - ``E = sum_{n,c,h,w} w[n,h,w] a[n,c] (T - S)^2`` (scalar),
+    - ``g = mean_c |S|`` ``(N, 1, H, W)`` and ``m = mean_hw |S|``
+      ``(N, C, 1, 1)`` (inputs of the student's attentions),
+
+    and in backward ``dL/dS = -2 dL/dE w a (T - S)
+    + sign(S) (dL/dg / C + dL/dm / (H W))``. Nothing but the inputs is kept
+    for backward and at most two full-size temporaries exist at a time
+    (plain autograd keeps about four full-size tensors per level), which
+    halves the loss's peak memory at COCO sizes.
+    """
+
+    @staticmethod
+    def forward(ctx, preds_S: Tensor, preds_T: Tensor, pixel_weight: Tensor,
+                channel_weight: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
+        """Args: ``S``, ``T`` ``(N, C, H, W)``, ``w`` ``(N, H, W)``, ``a``
+        ``(N, C)``. Returns ``E``, ``g``, ``m``."""
+        magnitude = preds_S.abs()
+        g = magnitude.mean(dim=1, keepdim=True)
+        m = magnitude.mean(dim=(2, 3), keepdim=True)
+        del magnitude
+        sq = torch.sub(preds_T, preds_S).square_()
+        # sum_c a[n,c] (T - S)^2 -> (N, H, W)
+        per_pixel = torch.einsum('nchw,nc->nhw', sq, channel_weight)
+        del sq
+        weighted = (per_pixel * pixel_weight).sum()
+        ctx.save_for_backward(preds_S, preds_T, pixel_weight, channel_weight)
+        return weighted, g, m
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_e: Tensor, grad_g: Tensor, grad_m: Tensor):
+        """Gradient w.r.t. ``S`` only."""
+        preds_S, preds_T, pixel_weight, channel_weight = ctx.saved_tensors
+        _, c, h, w = preds_S.shape
+        # -2 dE w a (T - S)
+        grad = torch.sub(preds_T, preds_S)
+        grad.mul_(channel_weight[:, :, None, None]).mul_(
+            pixel_weight[:, None] * (-2 * grad_e))
+        # + sign(S) (dg / C + dm / (H W)), both broadcast over S
+        sign = torch.sign(preds_S)
+        grad.addcmul_(sign, grad_g / c).addcmul_(sign, grad_m / (h * w))
+        return grad, None, None, None

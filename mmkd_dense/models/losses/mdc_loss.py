@@ -19,7 +19,7 @@ from torch.autograd.function import once_differentiable
 from mmkd_dense.registry import MODELS
 from ..utils import resize_to
 
-__all__ = ['MDCLoss', 'SSIMLossFunction', 'gaussian_blur']
+__all__ = ['MDCLoss', 'MDCLossFunction', 'gaussian_blur']
 
 
 @MODELS.register_module()
@@ -46,6 +46,11 @@ class MDCLoss(nn.Module):
     Both terms are invariant to a positive per-channel affine change of
     either input, and ``L = 0`` (SSIM = 1 everywhere) when ``S == T``.
 
+    The computation is fused in :class:`MDCLossFunction` (analytic
+    gradient, channel blocks, nothing but the inputs kept for backward);
+    :meth:`standardize` and :meth:`ssim_map` are the plain-autograd
+    definitions it is tested against.
+
     Args:
         lambda_g (float): weight of the global Pearson term; 0 disables it.
             Defaults to 6.0.
@@ -60,6 +65,10 @@ class MDCLoss(nn.Module):
             Defaults to 1e-6.
         ssim_on_standardized (bool): compute SSIM on ``z(S), z(T)`` (True,
             scale-free, the spec) or on the raw maps. Defaults to True.
+        block_elements (int): on CPU, channels are processed in blocks of
+            about this many elements per map so that the elementwise passes
+            stay in cache (~5x faster); 0 = one block. GPUs always use one
+            block. Defaults to 2**18.
     """
 
     def __init__(self,
@@ -70,7 +79,8 @@ class MDCLoss(nn.Module):
                  c1: float = 1e-4,
                  c2: float = 9e-4,
                  eps: float = 1e-6,
-                 ssim_on_standardized: bool = True) -> None:
+                 ssim_on_standardized: bool = True,
+                 block_elements: int = 2**18) -> None:
         super().__init__()
         if window_size < 1 or window_size % 2 == 0:
             raise ValueError('MDCLoss.window_size must be an odd positive '
@@ -88,6 +98,7 @@ class MDCLoss(nn.Module):
         self.c2 = c2
         self.eps = eps
         self.ssim_on_standardized = ssim_on_standardized
+        self.block_elements = block_elements
         coords = torch.arange(window_size, dtype=torch.float32) - \
             (window_size - 1) / 2
         gauss = torch.exp(-coords**2 / (2 * sigma**2))
@@ -102,7 +113,8 @@ class MDCLoss(nn.Module):
 
     def standardize(self, feat: Tensor) -> Tensor:
         """``z(X) = (X - mu_c) / (sigma_c + eps)``, statistics over
-        ``(N, H, W)`` of each channel (unbiased std, as ``PKDLoss``).
+        ``(N, H, W)`` of each channel (unbiased std, as ``PKDLoss``);
+        plain autograd.
 
         Args:
             feat (Tensor): ``(N, C, H, W)``.
@@ -116,69 +128,40 @@ class MDCLoss(nn.Module):
                        correction=1 if count > 1 else 0)
         return (feat - mean) / (std + self.eps)
 
-    def _blur(self, feat: Tensor) -> Tensor:
-        """``w * feat`` per channel; see :func:`gaussian_blur`."""
-        return gaussian_blur(feat, self.gauss_1d.to(feat.dtype))
-
     def ssim_map(self, x: Tensor, y: Tensor) -> Tensor:
-        """Per-channel SSIM map between ``x`` and ``y`` (plain autograd;
-        :meth:`ssim_loss` uses the fused :class:`SSIMLossFunction`).
+        """Per-channel SSIM map between ``x`` and ``y``; plain autograd.
 
         Args:
-            x (Tensor): ``(N, C, H, W)`` (gradients flow through it).
-            y (Tensor): ``(N, C, H, W)`` reference (treated as constant).
+            x (Tensor): ``(N, C, H, W)``.
+            y (Tensor): ``(N, C, H, W)``.
 
         Returns:
             Tensor: ``(N, C, H, W)`` SSIM values, 1 where ``x == y``.
         """
+        gauss = self.gauss_1d.to(x.dtype)
         channels = x.shape[1]
-        with torch.no_grad():
-            # mu_y, E_w[y^2]: the teacher side needs no autograd graph.
-            mu_y, ey2 = self._blur(torch.cat([y, y * y], dim=1)).split(
-                channels, dim=1)
-            sigma_y2 = ey2 - mu_y * mu_y
-        mu_x, ex2, exy = self._blur(torch.cat([x, x * x, x * y],
-                                              dim=1)).split(channels, dim=1)
-        mu_xy = mu_x * mu_y
-        sigma_x2 = ex2 - mu_x * mu_x
-        sigma_xy = exy - mu_xy
-        numerator = (2 * mu_xy + self.c1) * (2 * sigma_xy + self.c2)
+        mu_x, mu_y, e_xx, e_yy, e_xy = gaussian_blur(
+            torch.cat([x, y, x * x, y * y, x * y], dim=1),
+            gauss).split(channels, dim=1)
+        sigma_x2 = e_xx - mu_x * mu_x
+        sigma_y2 = e_yy - mu_y * mu_y
+        sigma_xy = e_xy - mu_x * mu_y
+        numerator = (2 * mu_x * mu_y + self.c1) * (2 * sigma_xy + self.c2)
         denominator = (mu_x * mu_x + mu_y * mu_y + self.c1) * (
             sigma_x2 + sigma_y2 + self.c2)
         return numerator / denominator
 
-    def pearson_loss(self, z_s: Tensor, z_t: Tensor) -> Tensor:
-        """``L_pcc = 1/2 * mean((z(S) - z(T))^2)`` on standardised maps.
-
-        Args:
-            z_s (Tensor): ``(N, C, H, W)`` standardised student.
-            z_t (Tensor): ``(N, C, H, W)`` standardised teacher.
-
-        Returns:
-            Tensor: scalar.
-        """
-        return 0.5 * F.mse_loss(z_s, z_t)
-
-    def ssim_loss(self, x: Tensor, y: Tensor) -> Tensor:
-        """``L_ssim = mean((1 - SSIM(x, y)) / 2)``, computed by
-        :class:`SSIMLossFunction` (same value as from :meth:`ssim_map`,
-        analytic gradient w.r.t. ``x`` only).
-
-        Args:
-            x (Tensor): ``(N, C, H, W)`` student map.
-            y (Tensor): ``(N, C, H, W)`` teacher map.
-
-        Returns:
-            Tensor: scalar in ``[0, 1]``.
-        """
-        return SSIMLossFunction.apply(x, y.detach(),
-                                      self.gauss_1d.to(x.dtype), self.c1,
-                                      self.c2)
+    def _block_channels(self, feat: Tensor) -> int:
+        """Channels per block for :class:`MDCLossFunction` (0 = all)."""
+        if self.block_elements <= 0 or feat.device.type != 'cpu':
+            return 0
+        per_channel = feat.shape[0] * feat.shape[2] * feat.shape[3]
+        return max(1, self.block_elements // per_channel)
 
     def terms(self, preds_S: Tensor,
               preds_T: Tensor) -> Tuple[Tensor, Tensor]:
         """The unweighted ``(L_pcc, L_ssim)`` of one level (a term whose
-        lambda is 0 is returned as a zero tensor and not computed).
+        lambda is 0 is not computed and returned as 0).
 
         Args:
             preds_S (Tensor): student ``(N, C, h, w)``.
@@ -197,18 +180,12 @@ class MDCLoss(nn.Module):
                 f'out_channels={preds_T.shape[1]}) with loss_forward_mappings.'
                 '<loss>.preds_S.connector.')
         preds_S = resize_to(preds_S, preds_T)
-        zero = preds_S.new_zeros(())
-        z_t = self.standardize(preds_T)
-        z_s = self.standardize(preds_S)
-        loss_pcc = self.pearson_loss(z_s, z_t) if self.lambda_g > 0 else zero
-        if self.lambda_l > 0:
-            if self.ssim_on_standardized:
-                loss_ssim = self.ssim_loss(z_s, z_t)
-            else:
-                loss_ssim = self.ssim_loss(preds_S, preds_T)
-        else:
-            loss_ssim = zero
-        return loss_pcc, loss_ssim
+        return MDCLossFunction.apply(preds_S, preds_T.to(preds_S.dtype),
+                                     self.gauss_1d.to(preds_S.dtype),
+                                     self.c1, self.c2, self.eps,
+                                     self.lambda_g > 0, self.lambda_l > 0,
+                                     self.ssim_on_standardized,
+                                     self._block_channels(preds_S))
 
     def forward(self, preds_S: Tensor, preds_T: Tensor) -> Tensor:
         """``L = lambda_g * L_pcc + lambda_l * L_ssim`` of one level.
@@ -249,9 +226,23 @@ def gaussian_blur(feat: Tensor, gauss_1d: Tensor) -> Tensor:
     return F.conv2d(out, kernel_w, padding=(0, pad), groups=channels)
 
 
-def _ssim_block_terms(x: Tensor, y: Tensor, gauss_1d: Tensor, c1: float,
-                      c2: float) -> Tuple[Tensor, ...]:
-    """SSIM ingredients of one channel block (no autograd).
+def _standardize(feat: Tensor, eps: float) -> Tuple[Tensor, Tensor, int]:
+    """``z = (X - mu_c) / (sigma_c + eps)`` without autograd.
+
+    Returns:
+        tuple: ``z`` ``(N, c, H, W)``, ``sigma_c`` ``(1, c, 1, 1)`` and the
+        std's denominator ``n - correction``.
+    """
+    count = feat.shape[0] * feat.shape[2] * feat.shape[3]
+    dof = count - 1 if count > 1 else count
+    z = feat - feat.mean(dim=(0, 2, 3), keepdim=True)
+    std = z.square().sum(dim=(0, 2, 3), keepdim=True).div_(dof).sqrt_()
+    return z.div_(std + eps), std, dof
+
+
+def _ssim_terms(x: Tensor, y: Tensor, gauss_1d: Tensor, c1: float,
+                c2: float) -> Tuple[Tensor, ...]:
+    """SSIM ingredients of one channel block, without autograd.
 
     Args:
         x (Tensor): ``(N, c, H, W)`` student block.
@@ -283,80 +274,127 @@ def _ssim_block_terms(x: Tensor, y: Tensor, gauss_1d: Tensor, c1: float,
     return mu_x, mu_y, a1, a2, b1, b2
 
 
-def _channel_blocks(x: Tensor, block_channels: int) -> List[slice]:
-    """Channel slices of at most ``block_channels`` channels."""
-    channels = x.shape[1]
-    step = channels if block_channels <= 0 else block_channels
-    return [slice(c, min(c + step, channels)) for c in range(0, channels, step)]
+def _ssim_grad(x: Tensor, y: Tensor, gauss_1d: Tensor, c1: float, c2: float,
+               scale: Tensor) -> Tensor:
+    """``scale * dSSIM_sum/dx`` for one block (see
+    :class:`MDCLossFunction`)."""
+    n = x.shape[0]
+    mu_x, mu_y, a1, a2, b1, b2 = _ssim_terms(x, y, gauss_1d, c1, c2)
+    inv_b1 = b1.reciprocal_()
+    inv_b2 = b2.reciprocal_()
+    inv_d = inv_b1 * inv_b2
+    ssim = (a1 * a2).mul_(inv_d)
+    grads = x.new_empty((3 * n, ) + tuple(x.shape[1:]))
+    # g_mu = s (2 mu_y (A2 - A1) / (B1 B2) + 2 mu_x SSIM (1/B2 - 1/B1))
+    g_mu = torch.sub(a2, a1, out=grads[:n]).mul_(mu_y).mul_(inv_d)
+    g_mu.addcmul_(mu_x.mul_(ssim), inv_b1.neg_().add_(inv_b2))
+    g_mu.mul_(2 * scale)
+    # g_xx = -s SSIM / B2 ;  g_xy = 2 s A1 / (B1 B2)
+    torch.mul(ssim, inv_b2, out=grads[n:2 * n]).mul_(-scale)
+    torch.mul(a1, inv_d, out=grads[2 * n:]).mul_(2 * scale)
+    blur_mu, blur_xx, blur_xy = gaussian_blur(grads, gauss_1d).chunk(3)
+    # dL/dx = G(g_mu) + 2 x G(g_xx) + y G(g_xy)
+    return blur_mu.addcmul_(blur_xx, x, value=2).addcmul_(blur_xy, y)
 
 
-class SSIMLossFunction(torch.autograd.Function):
-    """``mean((1 - SSIM(x, y)) / 2)`` with an analytic backward w.r.t. ``x``.
+class MDCLossFunction(torch.autograd.Function):
+    """Fused ``(L_pcc, L_ssim)`` of :class:`MDCLoss` with analytic backward.
 
-    Works on blocks of channels and recomputes the window statistics in
-    the backward pass, so only ``x`` and ``y`` are kept between the passes
-    (plain autograd keeps ~15 full-size intermediates per level) and each
-    block's ~25 elementwise passes stay in the CPU cache.
+    Standardisation is per channel, so channels are processed in blocks
+    (on CPU each block's ~40 elementwise passes then stay in cache) and the
+    backward pass recomputes each block's statistics: only the inputs are
+    kept between the passes (plain autograd keeps ~20 full-size
+    intermediates per level).
 
-    With ``G`` the Gaussian filter (self-adjoint: symmetric kernel, zero
-    padding), ``mu_x = Gx``, ``E_xx = G(x^2)``, ``E_xy = G(xy)``,
-    ``A1 = 2 mu_x mu_y + C1``, ``A2 = 2 (E_xy - mu_x mu_y) + C2``,
-    ``B1 = mu_x^2 + mu_y^2 + C1``, ``B2 = E_xx - mu_x^2 + E_yy - mu_y^2 + C2``
-    and ``SSIM = A1 A2 / (B1 B2)``:
+    Gradients (``M`` elements, ``G`` the Gaussian filter, self-adjoint for
+    a symmetric kernel with zero padding):
 
-    - ``dSSIM/dmu_x = 2 mu_y (A2 - A1) / (B1 B2)
-      + 2 mu_x SSIM (1/B2 - 1/B1)``
-    - ``dSSIM/dE_xx = -SSIM / B2``,  ``dSSIM/dE_xy = 2 A1 / (B1 B2)``
-    - ``dL/dx = G(g_mu) + 2 x G(g_xx) + y G(g_xy)`` with ``g_* = -1/(2M)
-      dSSIM/d*`` (``M`` = number of elements).
+    - Pearson: ``dL_pcc/dz_s = (z_s - z_t) / M``.
+    - SSIM, with ``mu_x = Gx``, ``E_xx = G(x^2)``, ``E_xy = G(xy)``,
+      ``A1 = 2 mu_x mu_y + C1``, ``A2 = 2 (E_xy - mu_x mu_y) + C2``,
+      ``B1 = mu_x^2 + mu_y^2 + C1``,
+      ``B2 = E_xx - mu_x^2 + E_yy - mu_y^2 + C2``:
+      ``dSSIM/dmu_x = 2 mu_y (A2 - A1)/(B1 B2) + 2 mu_x SSIM (1/B2 - 1/B1)``,
+      ``dSSIM/dE_xx = -SSIM/B2``, ``dSSIM/dE_xy = 2 A1/(B1 B2)``, and
+      ``dL_ssim/dx = G(g_mu) + 2 x G(g_xx) + y G(g_xy)`` with
+      ``g_* = -1/(2M) dSSIM/d*``.
+    - Standardisation (per channel, ``n`` values, ``d = sigma + eps``,
+      ``sigma^2 = sum (X - mu)^2 / dof``):
+      ``dL/dX = (g - mean(g)) / d - z * sum(g z) / (dof * sigma)``.
 
-    ``y`` is treated as a constant (the teacher). Call as
-    ``SSIMLossFunction.apply(x, y, gauss_1d, c1, c2, block_channels)``
-    (``block_channels <= 0``: all channels at once).
+    The teacher input gets no gradient. A constant channel
+    (``sigma = 0``) gets the finite gradient ``(g - mean(g)) / eps``.
+
+    Call as ``MDCLossFunction.apply(S, T, gauss_1d, c1, c2, eps, with_pcc,
+    with_ssim, ssim_on_standardized, block_channels)``; returns
+    ``(L_pcc, L_ssim)`` (a disabled term is 0).
     """
 
     @staticmethod
-    def forward(ctx, x: Tensor, y: Tensor, gauss_1d: Tensor, c1: float,
-                c2: float, block_channels: int = 0) -> Tensor:
-        """Args: ``x``, ``y`` ``(N, C, H, W)``; ``gauss_1d`` ``(k,)``;
-        ``c1``, ``c2`` SSIM constants; ``block_channels``. Returns a
-        scalar."""
-        ssim_sum = x.new_zeros((), dtype=torch.float64)
-        for blk in _channel_blocks(x, block_channels):
-            _, _, a1, a2, b1, b2 = _ssim_block_terms(x[:, blk], y[:, blk],
-                                                     gauss_1d, c1, c2)
-            ssim_sum += a1.mul_(a2).div_(b1.mul_(b2)).sum(dtype=torch.float64)
-        ctx.save_for_backward(x, y, gauss_1d)
-        ctx.constants = (c1, c2, block_channels)
-        return (0.5 - 0.5 * ssim_sum / x.numel()).to(x.dtype)
+    def forward(ctx, preds_S: Tensor, preds_T: Tensor, gauss_1d: Tensor,
+                c1: float, c2: float, eps: float, with_pcc: bool,
+                with_ssim: bool, ssim_on_standardized: bool,
+                block_channels: int) -> Tuple[Tensor, Tensor]:
+        """Args: student and teacher ``(N, C, H, W)``, window factor
+        ``(k,)``, constants and flags (see the class docstring)."""
+        pcc_sum = preds_S.new_zeros((), dtype=torch.float64)
+        ssim_sum = preds_S.new_zeros((), dtype=torch.float64)
+        for blk in _channel_blocks(preds_S, block_channels):
+            s_blk, t_blk = preds_S[:, blk], preds_T[:, blk]
+            z_s, _, _ = _standardize(s_blk, eps)
+            z_t, _, _ = _standardize(t_blk, eps)
+            if with_ssim:
+                x, y = (z_s, z_t) if ssim_on_standardized else (s_blk, t_blk)
+                _, _, a1, a2, b1, b2 = _ssim_terms(x, y, gauss_1d, c1, c2)
+                ssim_sum += a1.mul_(a2).div_(b1.mul_(b2)).sum(
+                    dtype=torch.float64)
+            if with_pcc:
+                pcc_sum += z_s.sub_(z_t).square_().sum(dtype=torch.float64)
+        numel = preds_S.numel()
+        ctx.save_for_backward(preds_S, preds_T, gauss_1d)
+        ctx.constants = (c1, c2, eps, with_pcc, with_ssim,
+                         ssim_on_standardized, block_channels)
+        loss_pcc = 0.5 * pcc_sum / numel
+        loss_ssim = 0.5 - 0.5 * ssim_sum / numel if with_ssim else ssim_sum
+        return loss_pcc.to(preds_S.dtype), loss_ssim.to(preds_S.dtype)
 
     @staticmethod
     @once_differentiable
-    def backward(ctx, grad_output: Tensor):
-        """Gradient w.r.t. ``x`` only (see the class docstring)."""
-        x, y, gauss_1d = ctx.saved_tensors
-        c1, c2, block_channels = ctx.constants
-        n = x.shape[0]
-        scale = grad_output * (-0.5 / x.numel())  # dL/dSSIM per element
-        grad_x = torch.empty_like(x)
-        for blk in _channel_blocks(x, block_channels):
-            xb, yb = x[:, blk], y[:, blk]
-            mu_x, mu_y, a1, a2, b1, b2 = _ssim_block_terms(
-                xb, yb, gauss_1d, c1, c2)
-            inv_b1 = b1.reciprocal_()
-            inv_b2 = b2.reciprocal_()
-            inv_d = inv_b1 * inv_b2
-            ssim = (a1 * a2).mul_(inv_d)
-            grads = x.new_empty((3 * n, ) + tuple(xb.shape[1:]))
-            # g_mu = s (2 mu_y (A2 - A1)/(B1 B2) + 2 mu_x SSIM (1/B2 - 1/B1))
-            g_mu = torch.sub(a2, a1, out=grads[:n]).mul_(mu_y).mul_(inv_d)
-            g_mu.addcmul_(mu_x.mul_(ssim), inv_b1.neg_().add_(inv_b2))
-            g_mu.mul_(2 * scale)
-            # g_xx = -s SSIM / B2 ;  g_xy = 2 s A1 / (B1 B2)
-            torch.mul(ssim, inv_b2, out=grads[n:2 * n]).mul_(-scale)
-            torch.mul(a1, inv_d, out=grads[2 * n:]).mul_(2 * scale)
-            blur_mu, blur_xx, blur_xy = gaussian_blur(grads,
-                                                      gauss_1d).chunk(3)
-            grad_x[:, blk] = blur_mu.addcmul_(blur_xx, xb, value=2).addcmul_(
-                blur_xy, yb)
-        return grad_x, None, None, None, None, None
+    def backward(ctx, grad_pcc: Tensor, grad_ssim: Tensor):
+        """Gradient w.r.t. the student only (see the class docstring)."""
+        preds_S, preds_T, gauss_1d = ctx.saved_tensors
+        (c1, c2, eps, with_pcc, with_ssim, ssim_on_standardized,
+         block_channels) = ctx.constants
+        numel = preds_S.numel()
+        scale_ssim = grad_ssim * (-0.5 / numel)  # dL_ssim / dSSIM
+        grad_s = torch.empty_like(preds_S)
+        for blk in _channel_blocks(preds_S, block_channels):
+            s_blk, t_blk = preds_S[:, blk], preds_T[:, blk]
+            z_s, std, dof = _standardize(s_blk, eps)
+            z_t, _, _ = _standardize(t_blk, eps)
+            g_z = torch.zeros_like(z_s)
+            if with_pcc:  # (z_s - z_t) / M
+                g_z.add_(z_s - z_t, alpha=float(grad_pcc) / numel)
+            if with_ssim and ssim_on_standardized:
+                g_z.add_(_ssim_grad(z_s, z_t, gauss_1d, c1, c2, scale_ssim))
+            # back through z = (X - mu) / (sigma + eps)
+            coef = torch.where(std > 0, 1.0 / (dof * std.clamp(min=1e-30)),
+                               torch.zeros_like(std))
+            g_zz = (g_z * z_s).sum(dim=(0, 2, 3), keepdim=True).mul_(coef)
+            g_s = g_z.sub_(g_z.mean(dim=(0, 2, 3), keepdim=True)).div_(
+                std + eps).sub_(z_s.mul_(g_zz))
+            if with_ssim and not ssim_on_standardized:
+                g_s.add_(_ssim_grad(s_blk, t_blk, gauss_1d, c1, c2,
+                                    scale_ssim))
+            grad_s[:, blk] = g_s
+        return (grad_s, ) + (None, ) * 9
+
+
+def _channel_blocks(feat: Tensor, block_channels: int) -> List[slice]:
+    """Channel slices of at most ``block_channels`` channels (all if 0)."""
+    channels = feat.shape[1]
+    step = channels if block_channels <= 0 else block_channels
+    return [
+        slice(c, min(c + step, channels))
+        for c in range(0, channels, step)
+    ]

@@ -1,0 +1,4 @@
+# Faster R-CNN R18-FPN on VisDrone (drone protocol). No-KD baseline.
+_base_ = './faster-rcnn_r50_fpn_15e_visdrone.py'
+model = dict(
+    backbone=dict(depth=18), neck=dict(in_channels=[64, 128, 256, 512]))

@@ -1,0 +1,9 @@
+# GFL R18-FPN with Light-ML in the head (CID + Light-ML student, arXiv
+# 2411.02861), VisDrone drone protocol. Trained alone it is the Light-ML-only
+# ablation (no KD); configs/cid_lightml/ distil into it.
+_base_ = './gfl_r18_fpn_15e_visdrone.py'
+model = dict(bbox_head=dict(type='mmkd_dense.LightMLGFLHead'))
+# registers the mmkd_dense.LightML*Head classes
+custom_imports = dict(
+    imports=['mmkd_dense', 'mmkd_dense.models.heads'],
+    allow_failed_imports=False)

@@ -1,0 +1,4 @@
+# RetinaNet R101-FPN on VisDrone (drone protocol; see
+# retinanet_r50_fpn_15e_visdrone.py). Teacher for CID + Light-ML.
+_base_ = './retinanet_r50_fpn_15e_visdrone.py'
+model = dict(backbone=dict(depth=101))

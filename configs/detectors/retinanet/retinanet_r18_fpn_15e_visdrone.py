@@ -1,0 +1,5 @@
+# RetinaNet R18-FPN on VisDrone (drone protocol; see
+# retinanet_r50_fpn_15e_visdrone.py). No-KD baseline.
+_base_ = './retinanet_r50_fpn_15e_visdrone.py'
+model = dict(
+    backbone=dict(depth=18), neck=dict(in_channels=[64, 128, 256, 512]))
