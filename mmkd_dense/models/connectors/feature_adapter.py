@@ -43,8 +43,8 @@ class FeatureAdapter(BaseConnector):
     LSFI and MDC-KD reading the same level the conv would run twice per
     step. With ``reuse_output`` the adapter returns its previous output
     when called again on the very same input tensor (same object and
-    in-place version) with unchanged weights and the same autograd mode;
-    otherwise it recomputes. Only weak references are kept, so no tensor
+    in-place version) with unchanged weights, an unmodified previous output
+    and the same autograd mode; otherwise it recomputes. Only weak references are kept, so no tensor
     outlives the step because of the cache.
 
     Args:
@@ -130,13 +130,14 @@ class FeatureAdapter(BaseConnector):
                 "connector's in_channels to the student FPN width and map "
                 'one level (data_idx) per adapter.')
         if self.reuse_output and self._last is not None:
-            feature_ref, output_ref, key = self._last
+            feature_ref, output_ref, key, out_version = self._last
             output = output_ref()
             if (feature_ref() is feature and output is not None
+                    and output._version == out_version
                     and key == self._state_key(feature)):
                 return output
         output = self.conv(feature)
         if self.reuse_output:
             self._last = (weakref.ref(feature), weakref.ref(output),
-                          self._state_key(feature))
+                          self._state_key(feature), output._version)
         return output
