@@ -261,12 +261,13 @@ def load_amplifier_head(amplifier_cfg: Union[str, Dict],
         nn.Module: the head, ``requires_grad=False``, in eval mode.
     """
     if amplifier_ckpt is not None and not osp.isfile(amplifier_ckpt):
+        stage2 = amplifier_cfg if isinstance(amplifier_cfg, str) else \
+            '<amplifier config>'
         raise FileNotFoundError(
             f'{key}.amplifier_ckpt="{amplifier_ckpt}" does not exist. Train '
             'the high-frequency amplifier first (stage 2, see '
-            'configs/ds2d2/README.md: python tools/train.py '
-            f'{amplifier_cfg if isinstance(amplifier_cfg, str) else "<amplifier config>"}'
-            ') or point amplifier_ckpt at its checkpoint.')
+            f'configs/ds2d2/README.md: python tools/train.py {stage2}) or '
+            'point amplifier_ckpt at its checkpoint.')
     detector_cfg = amplifier_detector_cfg(amplifier_cfg,
                                           f'{key}.amplifier_cfg')
     head = build_head_from_detector_cfg(detector_cfg, head_key,

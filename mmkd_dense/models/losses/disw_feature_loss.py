@@ -84,7 +84,7 @@ class DISWFeatureLoss(nn.Module):
                 f'{preds_T.shape[1]}; set student_channels/teacher_channels '
                 'of DISWFeatureLoss or map the student through a connector.')
         preds_S = resize_to(preds_S, preds_T)
-        diff = preds_S - preds_T
+        diff = (preds_S - preds_T).float()  # DISW is float32 (AMP too)
         if self.distance == 'mse':
             dist = diff**2
         elif self.distance == 'l1':
@@ -93,7 +93,7 @@ class DISWFeatureLoss(nn.Module):
             absd = diff.abs()
             dist = torch.where(absd < 1, 0.5 * diff**2, absd - 0.5)
         weight = disw_for_context(batch_context, tuple(preds_T.shape[-2:]),
-                                  preds_T.device).to(dist.dtype)
+                                  preds_T.device)
         weighted = dist * weight
         if self.reduction == 'mean':
             loss = weighted.mean()

@@ -12,7 +12,7 @@ from torch import Tensor, nn
 
 from mmkd_dense.registry import MODELS
 from mmkd_dense.structures import DistillBatchContext
-from ..utils.disw import disw_for_context
+from ..utils.disw import disw_levels_for_context
 from ..utils.haar_wavelet import haar_dwt2d
 
 __all__ = ['DS2D2ExplicitLoss']
@@ -75,25 +75,31 @@ class DS2D2ExplicitLoss(nn.Module):
         if len(feats_s) != len(feats_t):
             raise ValueError(f'student has {len(feats_s)} FPN levels, teacher '
                              f'{len(feats_t)}.')
-        loss_ll = feats_s[0].new_zeros(())
-        loss_hf = feats_s[0].new_zeros(())
         for feat_s, feat_t in zip(feats_s, feats_t):
             if feat_s.shape[-2:] != feat_t.shape[-2:]:
                 raise ValueError(
                     f'student level {tuple(feat_s.shape)} and teacher level '
                     f'{tuple(feat_t.shape)} differ in size; DS2D2 needs FPNs '
                     'with the same strides.')
+        weights = [None] * len(feats_s)
+        if self.weight_type == 'disw':  # all levels' maps in one go
+            weights = disw_levels_for_context(
+                batch_context, [((f.shape[-2] + 1) // 2,
+                                 (f.shape[-1] + 1) // 2) for f in feats_s],
+                feats_s[0].device)
+        loss_ll = feats_s[0].new_zeros((), dtype=torch.float32)
+        loss_hf = feats_s[0].new_zeros((), dtype=torch.float32)
+        for feat_s, feat_t, weight in zip(feats_s, feats_t, weights):
             adapted = self.adapter(feat_s)
             ll_s, hb_s = haar_dwt2d(adapted)
             with torch.no_grad():
                 ll_t, hb_t = haar_dwt2d(feat_t.detach())
-            sq_ll = (ll_s - ll_t)**2  # (N, C, H2, W2)
-            sq_hb = (hb_s - hb_t)**2  # (N, C, 3, H2, W2)
-            if self.weight_type == 'disw':
-                weight = disw_for_context(batch_context,
-                                          tuple(ll_s.shape[-2:]),
-                                          ll_s.device).to(ll_s.dtype)
-                sq_ll = sq_ll * weight  # W: (N, 1, H2, W2)
+            # float32 even under AMP: the DISW increments (1 / #cells) must
+            # not be rounded away next to the background 1
+            sq_ll = (ll_s - ll_t).float()**2  # (N, C, H2, W2)
+            sq_hb = (hb_s - hb_t).float()**2  # (N, C, 3, H2, W2)
+            if weight is not None:
+                sq_ll = sq_ll * weight  # W: (N, 1, H2, W2), float32
                 sq_hb = sq_hb * weight.unsqueeze(2)
             loss_ll = loss_ll + sq_ll.mean()
             loss_hf = loss_hf + sq_hb.mean()

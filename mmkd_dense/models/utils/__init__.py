@@ -3,7 +3,8 @@ from .attention import channel_attention, spatial_attention
 from .cid_weights import (cid_fg_bg_masks, cid_point_weights, cid_weight_map,
                           cid_weights)
 from .context_block import GlobalContextBlock
-from .disw import disw_for_context, disw_map, disw_map_loop
+from .disw import (disw_for_context, disw_levels_for_context, disw_map,
+                   disw_map_loop, disw_maps)
 from .gt_masks import (background_mask, box_cell_coverage, fgd_foreground_mask,
                        fgd_masks)
 from .feature_align import resize_to
@@ -14,5 +15,6 @@ __all__ = [
     'background_mask', 'box_cell_coverage', 'fgd_foreground_mask',
     'fgd_masks', 'resize_to', 'cid_weight_map', 'cid_point_weights',
     'cid_weights', 'cid_fg_bg_masks', 'disw_map', 'disw_map_loop',
-    'disw_for_context', 'haar_dwt2d', 'high_frequency'
+    'disw_maps', 'disw_for_context', 'disw_levels_for_context',
+    'haar_dwt2d', 'high_frequency'
 ]

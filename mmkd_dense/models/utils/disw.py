@@ -18,14 +18,17 @@ next to the background 1. Here it is float32, on the feature's device,
 for all boxes of the batch at once; :func:`disw_map_loop` is the plain loop
 (float32) kept for tests and the benchmark.
 """
-from typing import Tuple
+from typing import List, Sequence, Tuple
 
 import torch
 from torch import Tensor
 
 from mmkd_dense.structures import DistillBatchContext
 
-__all__ = ['disw_map', 'disw_map_loop', 'disw_for_context', 'disw_cell_ranges']
+__all__ = [
+    'disw_map', 'disw_maps', 'disw_map_loop', 'disw_for_context',
+    'disw_levels_for_context', 'disw_cell_ranges'
+]
 
 #: Upper bound on the ``(boxes, h, w)`` temporary of :func:`disw_map`;
 #: larger batches are processed in chunks of boxes (same values).
@@ -46,22 +49,30 @@ def disw_cell_ranges(boxes: Tensor, batch_input_shape: Tuple[int, int],
         ``lo = max(0, floor(low * s))``, ``hi = min(size - 1,
         ceil(high * s))``; ``hi < lo`` means the box covers no cell.
     """
-    height, width = int(feat_hw[0]), int(feat_hw[1])
+    return _multi_level_ranges(boxes, batch_input_shape, [feat_hw])[0]
+
+
+def _multi_level_ranges(boxes: Tensor, batch_input_shape: Tuple[int, int],
+                        feat_hws: Sequence[Tuple[int, int]]) -> Tensor:
+    """:func:`disw_cell_ranges` of every level at once: ``(L, M, 4)``."""
     in_h, in_w = batch_input_shape
-    sw, sh = width / in_w, height / in_h
-    boxes = boxes.to(torch.float32)
-    lo = torch.stack([boxes[:, 0] * sw, boxes[:, 1] * sh], dim=1).floor()
-    hi = torch.stack([boxes[:, 2] * sw, boxes[:, 3] * sh], dim=1).ceil()
-    lo = lo.clamp(min=0)
-    hi = torch.minimum(
-        hi, hi.new_tensor([width - 1, height - 1], dtype=torch.float32))
-    return torch.cat([lo, hi], dim=1)
+    f32 = dict(dtype=torch.float32, device=boxes.device)
+    # per level (sw, sh) as float32, exactly like ``box * (w / W_in)``
+    scale = torch.tensor([[w / in_w, h / in_h] for h, w in feat_hws],
+                         **f32)[:, None]  # (L, 1, 2)
+    limit = torch.tensor([[w - 1, h - 1] for h, w in feat_hws],
+                         **f32)[:, None]  # (L, 1, 2)
+    boxes = boxes.to(torch.float32)[None]  # (1, M, 4)
+    lo = (boxes[..., :2] * scale).floor().clamp(min=0)
+    hi = torch.minimum((boxes[..., 2:] * scale).ceil(), limit)
+    return torch.cat([lo, hi], dim=-1)
 
 
-def disw_map(boxes: Tensor, image_index: Tensor, num_images: int,
-             batch_input_shape: Tuple[int, int],
-             feat_hw: Tuple[int, int]) -> Tensor:
-    """DISW map of a batch, all boxes at once (no Python loop over boxes).
+def disw_maps(boxes: Tensor, image_index: Tensor, num_images: int,
+              batch_input_shape: Tuple[int, int],
+              feat_hws: Sequence[Tuple[int, int]]) -> List[Tensor]:
+    """DISW maps of a batch at several sizes (e.g. all FPN levels), all boxes
+    at once (no Python loop over boxes).
 
     ``W[n] = 1 + sum_{boxes b of image n} 1[cell in b] / |b|`` where ``|b|``
     is the number of cells box ``b`` covers (DS2D2, DISW).
@@ -72,36 +83,55 @@ def disw_map(boxes: Tensor, image_index: Tensor, num_images: int,
         image_index (Tensor): ``(M,)`` int64 image of each box.
         num_images (int): N.
         batch_input_shape (tuple[int, int]): ``(H_in, W_in)``.
-        feat_hw (tuple[int, int]): ``(h, w)`` of the map.
+        feat_hws (Sequence[tuple[int, int]]): ``(h, w)`` of each map.
 
     Returns:
-        Tensor: ``(N, 1, h, w)`` float32 on ``boxes.device``. On the CPU the
-        values are bit-identical to :func:`disw_map_loop` (same summation
-        order); on CUDA overlapping boxes are summed by atomics (differences
-        of at most a few ulp).
+        list[Tensor]: per size, ``(N, 1, h, w)`` float32 on
+        ``boxes.device``. On the CPU the values are bit-identical to
+        :func:`disw_map_loop` (boxes are added in the same order); on CUDA
+        overlapping boxes are summed by atomics (differences of a few ulp at
+        most).
     """
-    height, width = int(feat_hw[0]), int(feat_hw[1])
+    hws = [(int(h), int(w)) for h, w in feat_hws]
     device = boxes.device
-    weight = torch.ones((num_images, height, width), dtype=torch.float32,
-                        device=device)
-    if boxes.numel() == 0:
-        return weight.unsqueeze(1)
-    ranges = disw_cell_ranges(boxes, batch_input_shape, feat_hw)
-    xs = torch.arange(width, device=device, dtype=torch.float32)
-    ys = torch.arange(height, device=device, dtype=torch.float32)
-    cols = (xs >= ranges[:, 0:1]) & (xs <= ranges[:, 2:3])  # (M, w)
-    rows = (ys >= ranges[:, 1:2]) & (ys <= ranges[:, 3:4])  # (M, h)
-    count = cols.sum(1) * rows.sum(1)  # (M,) cells per box
-    inc = 1.0 / count.clamp(min=1).to(torch.float32)  # 0-cell boxes: rows=0
-    rows_w = rows.to(torch.float32) * inc[:, None]  # (M, h)
-    cols_f = cols.to(torch.float32)
+    maps = [
+        torch.ones((num_images, h, w), dtype=torch.float32, device=device)
+        for h, w in hws
+    ]
+    if boxes.numel() == 0 or not hws:
+        return [m.unsqueeze(1) for m in maps]
+    ranges = _multi_level_ranges(boxes, batch_input_shape, hws)  # (L,M,4)
+    extent = (ranges[..., 2:] - ranges[..., :2] + 1).clamp(min=0)
+    inc = 1.0 / (extent[..., 0] * extent[..., 1]).clamp(min=1)  # (L, M)
     image_index = image_index.to(device=device, dtype=torch.long)
-    step = max(1, _MAX_CHUNK_ELEMENTS // max(1, height * width))
-    for start in range(0, boxes.shape[0], step):  # chunks, not boxes
-        stop = start + step
-        values = rows_w[start:stop, :, None] * cols_f[start:stop, None, :]
-        weight.index_add_(0, image_index[start:stop], values)
-    return weight.unsqueeze(1)
+    grid = torch.arange(max(max(hw) for hw in hws), device=device,
+                        dtype=torch.float32)
+    for level, (height, width) in enumerate(hws):  # levels, not boxes
+        rng = ranges[level]
+        cols = ((grid[:width] >= rng[:, 0:1]) &
+                (grid[:width] <= rng[:, 2:3])).to(torch.float32)  # (M, w)
+        rows = ((grid[:height] >= rng[:, 1:2]) &
+                (grid[:height] <= rng[:, 3:4])).to(torch.float32)  # (M, h)
+        rows = rows * inc[level][:, None]  # 0-cell boxes add zeros
+        step = max(1, _MAX_CHUNK_ELEMENTS // max(1, height * width))
+        for start in range(0, rows.shape[0], step):  # chunks, not boxes
+            stop = start + step
+            maps[level].index_add_(
+                0, image_index[start:stop],
+                rows[start:stop, :, None] * cols[start:stop, None, :])
+    return [m.unsqueeze(1) for m in maps]
+
+
+def disw_map(boxes: Tensor, image_index: Tensor, num_images: int,
+             batch_input_shape: Tuple[int, int],
+             feat_hw: Tuple[int, int]) -> Tensor:
+    """DISW map of a batch at one size; see :func:`disw_maps`.
+
+    Returns:
+        Tensor: ``(N, 1, h, w)`` float32 on ``boxes.device``.
+    """
+    return disw_maps(boxes, image_index, num_images, batch_input_shape,
+                     [feat_hw])[0]
 
 
 def disw_map_loop(boxes: Tensor, image_index: Tensor, num_images: int,
@@ -136,11 +166,19 @@ def disw_for_context(context: DistillBatchContext, feat_hw: Tuple[int, int],
                      device: torch.device) -> Tensor:
     """DISW map ``(N, 1, h, w)`` of the batch at one map size, computed once
     per batch and size (shared by every loss that asks for it)."""
+    return disw_levels_for_context(context, [feat_hw], device)[0]
 
-    def build() -> Tensor:
+
+def disw_levels_for_context(context: DistillBatchContext,
+                            feat_hws: Sequence[Tuple[int, int]],
+                            device: torch.device) -> List[Tensor]:
+    """DISW maps ``(N, 1, h, w)`` at several sizes (e.g. every FPN level),
+    built together once per batch and set of sizes."""
+    hws = tuple((int(h), int(w)) for h, w in feat_hws)
+
+    def build() -> List[Tensor]:
         boxes, index = context.flat_gt_bboxes(device)
-        return disw_map(boxes, index, context.num_images,
-                        context.batch_input_shape, feat_hw)
+        return disw_maps(boxes, index, context.num_images,
+                         context.batch_input_shape, hws)
 
-    key = ('ds2d2_disw', (int(feat_hw[0]), int(feat_hw[1])), str(device))
-    return context.cached(key, build)
+    return context.cached(('ds2d2_disw', hws, str(device)), build)

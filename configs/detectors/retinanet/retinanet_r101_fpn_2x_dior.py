@@ -1,0 +1,4 @@
+# Copyright (c) mmkd_dense contributors. All rights reserved.
+# RetinaNet R101-FPN, 2x, DIOR (20 classes, 800x800).
+_base_ = './retinanet_r50_fpn_2x_dior.py'
+model = dict(backbone=dict(depth=101))

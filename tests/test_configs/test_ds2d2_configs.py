@@ -1,0 +1,241 @@
+# Copyright (c) mmkd_dense contributors. All rights reserved.
+"""Every DS2D2 config (student stage and HF-amplifier stage) and its
+DIOR / DOTA detector configs: reference hyper-parameters, builds, and 2 CPU
+training iterations with gradients only where they belong."""
+import glob
+import os.path as osp
+import re
+import unittest
+
+import torch
+from mmengine.config import Config
+
+import mmkd_dense  # noqa: F401
+from mmkd_dense.models.detectors import HFAmplifierDetector
+from mmkd_dense.models.losses import (DS2D2DenseImplicitLoss,
+                                      DS2D2ExplicitLoss, DS2D2RoIImplicitLoss)
+from mmkd_dense.testing import build_model_from_cfg, run_dummy_train_steps
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+STUDENT_CONFIGS = sorted(
+    glob.glob(osp.join(ROOT, 'configs/ds2d2/ds2d2_fpn_*.py')))
+AMPLIFIER_CONFIGS = sorted(
+    glob.glob(osp.join(ROOT, 'configs/ds2d2/ds2d2_hf-amplifier_*.py')))
+DETECTOR_CONFIGS = sorted(
+    glob.glob(osp.join(ROOT, 'configs/detectors/*/*_2x_dior.py')) +
+    glob.glob(osp.join(ROOT, 'configs/detectors/*/*_2x_dota.py')))
+INPUT = (64, 96)  # small CPU batches; P7 is 1x1
+
+# (w_LL, w_HF, w_FF, w_HA) from the reference configs (methods.md 2.3)
+WEIGHTS = {
+    ('retina', 'dior'): (1e-5, 1e-5, 1.0, 1.0),
+    ('retina', 'dota'): (7e-5, 5e-5, 0.7, 0.5),
+    ('faster-rcnn', 'dior'): (0.5, 0.5, 1e-5, 1e-5),
+    ('faster-rcnn', 'dota'): (0.12, 1.2, 1.5e-3, 3e-3),
+    ('fcos', 'dior'): (1e-5, 1e-5, 1.0, 1.0),
+    ('gfl', 'dior'): (1e-5, 1e-5, 1.0, 1.0),
+}
+LR = {'retina': 0.005, 'faster-rcnn': 0.02, 'fcos': 0.01, 'gfl': 0.01}
+NAME = re.compile(r'ds2d2_fpn_(?P<fam>[a-z-]+)-r101_(?P=fam)-r(?P<depth>\d+)'
+                  r'_2x_(?P<ds>dior|dota)\.py')
+
+
+def num_classes(path):
+    return 20 if path.endswith('_dior.py') else 15
+
+
+def drop_checkpoints(cfg):
+    """Configs point at trained checkpoints; tests use random weights."""
+    for loss in cfg.model.get('distiller', {}).get('distill_losses',
+                                                   {}).values():
+        if 'amplifier_ckpt' in loss:
+            loss.amplifier_ckpt = None
+    return cfg
+
+
+def head_of(model_cfg):
+    return model_cfg.get('bbox_head') or model_cfg.roi_head.bbox_head
+
+
+class TestDS2D2ConfigFiles(unittest.TestCase):
+
+    def test_config_set(self):
+        names = {osp.basename(p) for p in STUDENT_CONFIGS + AMPLIFIER_CONFIGS}
+        expected = set()
+        for fam in ('retina', 'faster-rcnn'):
+            for ds in ('dior', 'dota'):
+                expected.add(f'ds2d2_hf-amplifier_{fam}-r101_2x_{ds}.py')
+                for d in (18, 34, 50):
+                    expected.add(
+                        f'ds2d2_fpn_{fam}-r101_{fam}-r{d}_2x_{ds}.py')
+        for fam in ('fcos', 'gfl'):
+            expected.add(f'ds2d2_hf-amplifier_{fam}-r101_2x_dior.py')
+            expected.add(f'ds2d2_fpn_{fam}-r101_{fam}-r50_2x_dior.py')
+        self.assertEqual(names, expected)
+        self.assertTrue(osp.isfile(osp.join(ROOT, 'configs/ds2d2/README.md')))
+
+    def test_detector_configs(self):
+        self.assertEqual(len(DETECTOR_CONFIGS), 20)
+        for path in DETECTOR_CONFIGS:
+            with self.subTest(config=osp.basename(path)):
+                cfg = Config.fromfile(path)
+                self.assertEqual(head_of(cfg.model).num_classes,
+                                 num_classes(path))
+                depth = int(re.search(r'_r(\d+)_', path).group(1))
+                self.assertEqual(cfg.model.backbone.depth, depth)
+                self.assertEqual(cfg.model.neck.in_channels[0],
+                                 64 if depth < 50 else 256)
+                self.assertIsNone(cfg.model.backbone.init_cfg)
+                self.assertEqual(cfg.train_cfg.max_epochs, 24)
+                self.assertEqual(cfg.param_scheduler[0].end, 500)
+                self.assertEqual(cfg.param_scheduler[0].start_factor, 0.001)
+                self.assertEqual(cfg.param_scheduler[1].milestones, [16, 22])
+                self.assertEqual(cfg.optim_wrapper.optimizer.momentum, 0.9)
+                self.assertEqual(cfg.optim_wrapper.optimizer.weight_decay,
+                                 1e-4)
+                fam = osp.basename(path).split('_')[0].replace(
+                    'retinanet', 'retina')
+                self.assertEqual(cfg.optim_wrapper.optimizer.lr, LR[fam])
+                # dataset base: configs/_base_/datasets/{dior,dota_hbb}.py
+                self.assertIn('DIOR' if 'dior' in path else 'DOTA',
+                              str(cfg.train_dataloader.dataset))
+                scales = [t.get('scale') for t in cfg.train_pipeline]
+                self.assertIn((800, 800) if 'dior' in path else (1024, 1024),
+                              scales)
+
+    def test_student_configs_hyperparameters(self):
+        self.assertEqual(len(STUDENT_CONFIGS), 14)
+        for path in STUDENT_CONFIGS:
+            name = osp.basename(path)
+            with self.subTest(config=name):
+                match = NAME.fullmatch(name)
+                self.assertIsNotNone(match, name)
+                fam, ds = match.group('fam'), match.group('ds')
+                cfg = Config.fromfile(path)
+                model = cfg.model
+                self.assertEqual(model.type, 'mmkd_dense.GTAwareDistill')
+                self.assertEqual(model.teacher_forward, 'feat')
+                self.assertEqual(model.architecture.backbone.depth,
+                                 int(match.group('depth')))
+                teacher = Config.fromfile(
+                    osp.join(ROOT, model.teacher.cfg_file)).model
+                self.assertEqual(teacher.backbone.depth, 101)
+                self.assertEqual(head_of(teacher).num_classes,
+                                 num_classes(path))
+                self.assertEqual(head_of(model.architecture).num_classes,
+                                 num_classes(path))
+                self.assertIn(f"r101_fpn", model.teacher_ckpt)
+                losses = model.distiller.distill_losses
+                w_ll, w_hf, w_ff, w_ha = WEIGHTS[(fam, ds)]
+                exp = losses.loss_ds2d2_explicit
+                self.assertEqual((exp.loss_weight_ll, exp.loss_weight_hf),
+                                 (w_ll, w_hf))
+                self.assertEqual(losses.loss_ds2d2_ff.loss_weight, w_ff)
+                self.assertEqual(losses.loss_ds2d2_hf.loss_weight, w_ha)
+                self.assertEqual(losses.loss_ds2d2_ff.amplifier, 'teacher')
+                hf = losses.loss_ds2d2_hf
+                self.assertEqual(hf.amplifier, 'high_frequency')
+                self.assertTrue(osp.isfile(osp.join(ROOT, hf.amplifier_cfg)))
+                self.assertEqual(
+                    hf.amplifier_ckpt, 'work_dirs/' +
+                    osp.basename(hf.amplifier_cfg)[:-3] + '/epoch_24.pth')
+                amp = Config.fromfile(osp.join(ROOT, hf.amplifier_cfg))
+                self.assertEqual(amp.model.detector.type, teacher.type)
+                self.assertEqual(amp.load_from, model.teacher_ckpt)
+                if fam == 'faster-rcnn':
+                    self.assertEqual(losses.loss_ds2d2_ff.temperature, 3.0)
+                    self.assertEqual(losses.loss_ds2d2_ff.loss_cls_weight,
+                                     0.5)
+                    self.assertTrue(
+                        losses.loss_ds2d2_ff.avg_factor_as_weight)
+                else:
+                    self.assertEqual(losses.loss_ds2d2_ff.beta, 1.0)
+                self.assertEqual(cfg.optim_wrapper.optimizer.lr, LR[fam])
+                self.assertEqual(cfg.train_cfg.max_epochs, 24)
+                self.assertEqual(cfg.val_cfg.type,
+                                 'mmrazor.SingleTeacherDistillValLoop')
+
+    def test_missing_amplifier_checkpoint_is_reported(self):
+        cfg = Config.fromfile(STUDENT_CONFIGS[0])
+        with self.assertRaisesRegex(FileNotFoundError, 'amplifier_ckpt'):
+            build_model_from_cfg(cfg)
+
+
+class _TrainMixin:
+
+    def train_student_config(self, path):
+        cfg = drop_checkpoints(Config.fromfile(path))
+        model = build_model_from_cfg(cfg)
+        losses = model.distiller.distill_losses
+        self.assertIsInstance(losses.loss_ds2d2_explicit, DS2D2ExplicitLoss)
+        implicit = (DS2D2RoIImplicitLoss if 'faster-rcnn' in path else
+                    DS2D2DenseImplicitLoss)
+        self.assertIsInstance(losses.loss_ds2d2_ff, implicit)
+        self.assertIsInstance(losses.loss_ds2d2_hf, implicit)
+        amplifier = losses.loss_ds2d2_hf.amplifier
+        self.assertIsNotNone(amplifier)
+        history = run_dummy_train_steps(model, num_steps=2,
+                                        input_shape=INPUT,
+                                        num_classes=num_classes(path))
+        for name in ('distill.loss_ds2d2_explicit', 'distill.loss_ds2d2_ff',
+                     'distill.loss_ds2d2_hf'):
+            self.assertIn(name, history[-1])
+        # gradients of the last step: student and adapter yes, teacher and
+        # amplifier never
+        self.assertTrue(any(p.grad is not None and float(p.grad.abs().sum())
+                            > 0 for p in model.student.parameters()))
+        self.assertIsNotNone(losses.loss_ds2d2_explicit.adapter.weight.grad)
+        for p in list(model.teacher.parameters()) + list(
+                amplifier.parameters()):
+            self.assertFalse(p.requires_grad)
+            self.assertIsNone(p.grad)
+        self.assertFalse(amplifier.training)
+
+    def train_amplifier_config(self, path):
+        cfg = Config.fromfile(path)
+        model = build_model_from_cfg(cfg)
+        self.assertIsInstance(model, HFAmplifierDetector)
+        self.assertTrue(cfg.load_from.endswith('r101_fpn_' +
+                                               cfg.load_from.split('_fpn_')
+                                               [1]))
+        run_dummy_train_steps(model, num_steps=2, input_shape=INPUT,
+                              num_classes=num_classes(path))
+        det = model.detector
+        for name in ('backbone', 'neck'):
+            for p in getattr(det, name).parameters():
+                self.assertIsNone(p.grad)
+        head = det.roi_head if hasattr(det, 'roi_head') else det.bbox_head
+        self.assertTrue(any(p.grad is not None for p in head.parameters()))
+
+
+class TestDS2D2AmplifierConfigsTrain(_TrainMixin, unittest.TestCase):
+    """One test per amplifier-stage config (``-k <config name>``)."""
+
+
+class TestDS2D2StudentConfigsTrain(_TrainMixin, unittest.TestCase):
+    """One test per student-stage config (``-k <config name>``)."""
+
+
+def _add_config_tests() -> None:
+    """Generate one ``test_train_<config>`` method per config file, so each
+    config is reported (and can be selected) on its own."""
+    for paths, cls, method in (
+            (AMPLIFIER_CONFIGS, TestDS2D2AmplifierConfigsTrain,
+             'train_amplifier_config'),
+            (STUDENT_CONFIGS, TestDS2D2StudentConfigsTrain,
+             'train_student_config')):
+        for path in paths:
+            name = osp.basename(path)[:-3].replace('-', '_')
+
+            def test(self, path=path, method=method):
+                getattr(self, method)(path)
+
+            test.__doc__ = f'{osp.basename(path)} builds and trains 2 iters.'
+            setattr(cls, f'test_train_{name}', test)
+
+
+_add_config_tests()
+
+
+if __name__ == '__main__':
+    unittest.main()
