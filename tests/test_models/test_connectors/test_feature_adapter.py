@@ -123,7 +123,7 @@ class TestFeatureAdapter(unittest.TestCase):
     def test_registered_connector(self):
         self.assertIsInstance(FeatureAdapter(2, 2), BaseConnector)
         built = MODELS.build(
-            dict(type='FeatureAdapter', in_channels=4, out_channels=6))
+            dict(type='mmkd_dense.FeatureAdapter', in_channels=4, out_channels=6))
         self.assertIsInstance(built, FeatureAdapter)
         self.assertEqual(built.conv.out_channels, 6)
 

@@ -127,7 +127,7 @@ class TestDS2D2ExplicitValues(unittest.TestCase):
         self.assertIsNone(teacher.grad)
 
     def test_shared_adapter_and_errors(self):
-        loss = MODELS.build(dict(type='DS2D2ExplicitLoss'))
+        loss = MODELS.build(dict(type='mmkd_dense.DS2D2ExplicitLoss'))
         self.assertEqual(tuple(loss.adapter.weight.shape), (256, 256, 1, 1))
         self.assertIsNone(loss.adapter.bias)
         self.assertEqual(len(list(loss.parameters())), 1)

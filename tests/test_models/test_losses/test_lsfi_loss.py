@@ -219,7 +219,7 @@ class TestLSFIProperties(unittest.TestCase):
             LSFILoss(temp=0.)
 
     def test_registered(self):
-        loss = MODELS.build(dict(type='LSFILoss', alpha=2e-3))
+        loss = MODELS.build(dict(type='mmkd_dense.LSFILoss', alpha=2e-3))
         self.assertIsInstance(loss, LSFILoss)
         self.assertEqual(loss.pool_sizes, (1, 3, 5))
 

@@ -211,7 +211,7 @@ class TestMDCProperties(unittest.TestCase):
             places=6)
 
     def test_registered(self):
-        loss = MODELS.build(dict(type='MDCLoss', lambda_l=2.))
+        loss = MODELS.build(dict(type='mmkd_dense.MDCLoss', lambda_l=2.))
         self.assertIsInstance(loss, MDCLoss)
         self.assertEqual((loss.lambda_g, loss.lambda_l), (6., 2.))
 

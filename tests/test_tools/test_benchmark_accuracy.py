@@ -1,0 +1,143 @@
+# Copyright (c) mmkd_dense contributors. All rights reserved.
+import json
+import math
+import os
+import os.path as osp
+import tempfile
+import unittest
+
+import mmkd_dense  # noqa: F401
+import torch
+
+from .tool_helpers import load_tool, make_small_demo_configs
+
+
+def _write_result(run_dir, row, kind, seed, ckpt, map_, map50):
+    os.makedirs(run_dir, exist_ok=True)
+    with open(osp.join(run_dir, 'result.json'), 'w') as f:
+        json.dump(dict(row=row, kind=kind, source='test', seed=seed,
+                       checkpoint=ckpt, metrics={
+                           'coco/bbox_mAP': map_,
+                           'coco/bbox_mAP_50': map50
+                       }), f)
+
+
+class TestSummary(unittest.TestCase):
+    """Mean ± sample std, Δ vs the no-KD student, empty metrics = 0."""
+
+    def test_hand_computed(self):
+        tool = load_tool('tools/analysis_tools/benchmark_accuracy.py')
+        rows = [dict(name='student', kind='student', source='s',
+                     runs={0: '', 1: '', 2: ''}),
+                dict(name='m', kind='kd', source='m', runs={0: '', 1: ''})]
+        metrics = {('student', 0): 0.30, ('student', 1): 0.32,
+                   ('student', 2): 0.34, ('m', 0): 0.35}
+        records = {k: dict(seed=k[1], metrics={'coco/bbox_mAP': v,
+                                               'coco/bbox_mAP_50': 2 * v})
+                   for k, v in metrics.items()}
+        records[('m', 1)] = dict(seed=1, metrics={})  # no detection at all
+        summary = tool.summarize(rows, records)
+        student, method = summary
+        self.assertAlmostEqual(student['mean'], 32.0)
+        self.assertAlmostEqual(student['std'], 2.0)  # sample std
+        self.assertAlmostEqual(student['mean_50'], 64.0)
+        self.assertEqual(method['values'], [35.0, 0.0])
+        self.assertAlmostEqual(method['std'], math.sqrt(2 * 17.5**2))
+        self.assertAlmostEqual(method['delta'], 17.5 - 32.0)
+        table = tool.format_table(summary).splitlines()
+        self.assertIn('| student | student | 3 | 32.00 ± 2.00 | '
+                      '64.00 ± 4.00 |', table[2])
+        self.assertIn('-14.50', table[3])
+
+
+class TestBenchmarkAccuracy(unittest.TestCase):
+    """One real run (the KD student, seed 0) and resumption: finished runs
+    are read from their result.json, nothing is trained twice."""
+
+    @classmethod
+    def setUpClass(cls):
+        from mmengine.config import Config
+
+        from mmkd_dense.testing import build_model_from_cfg
+        cls.tool = load_tool('tools/analysis_tools/benchmark_accuracy.py')
+        cls.tmp = tempfile.TemporaryDirectory()
+        tmp = cls.tmp.name
+        cls.paths = make_small_demo_configs(tmp)
+        cls.work = osp.join(tmp, 'acc')
+        teacher = build_model_from_cfg(Config.fromfile(cls.paths['teacher']))
+        cls.teacher_ckpt = osp.join(tmp, 'teacher_seed0.pth')
+        torch.save(dict(state_dict=teacher.state_dict()), cls.teacher_ckpt)
+        kd_row = osp.splitext(osp.basename(cls.paths['kd']))[0]
+        cls.kd_row = kd_row
+        # finished runs (as if done by an earlier, interrupted invocation)
+        for seed, (t, s) in enumerate(((0.40, 0.30), (0.44, 0.32))):
+            _write_result(osp.join(cls.work, 'teacher', f'seed{seed}'),
+                          'teacher', 'teacher', seed, cls.teacher_ckpt, t,
+                          t + 0.2)
+            _write_result(osp.join(cls.work, 'student', f'seed{seed}'),
+                          'student', 'student', seed, 'unused', s, s + 0.2)
+        _write_result(osp.join(cls.work, kd_row, 'seed1'), kd_row, 'kd', 1,
+                      'unused', 0.36, 0.56)
+        argv = [cls.paths['kd'], '--seeds', '0', '1', '--work-dir', cls.work,
+                '--launcher', 'inprocess']
+        cls.first = cls.tool.main(argv)
+        cls.mtimes = {p: os.stat(p).st_mtime for p in cls._results(cls.work)}
+        cls.second = cls.tool.main(argv)
+
+    @staticmethod
+    def _results(work):
+        out = []
+        for root, _, files in os.walk(work):
+            out += [osp.join(root, f) for f in files if f == 'result.json']
+        return sorted(out)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.tmp.cleanup()
+
+    def test_only_the_missing_run_was_trained(self):
+        self.assertEqual(self.first['failures'], [])
+        skipped = {k: r['skipped'] for k, r in self.first['records'].items()}
+        self.assertEqual(skipped, {('teacher', 0): True,
+                                   ('teacher', 1): True,
+                                   ('student', 0): True,
+                                   ('student', 1): True,
+                                   (self.kd_row, 0): False,
+                                   (self.kd_row, 1): True})
+        run_dir = osp.join(self.work, self.kd_row, 'seed0')
+        with open(osp.join(run_dir, 'result.json')) as f:
+            rec = json.load(f)
+        self.assertTrue(osp.isfile(rec['checkpoint']))
+        self.assertEqual(rec['seed'], 0)
+        self.assertIsInstance(rec['metrics'], dict)
+        # the KD run distilled from the seed-0 teacher's checkpoint
+        with open(osp.join(run_dir, 'config.py')) as f:
+            self.assertIn(f"teacher_ckpt='{self.teacher_ckpt}'", f.read())
+
+    def test_second_call_resumes_without_training(self):
+        self.assertTrue(all(r['skipped']
+                            for r in self.second['records'].values()))
+        self.assertEqual(
+            {p: os.stat(p).st_mtime for p in self._results(self.work)},
+            self.mtimes)
+        self.assertEqual(self.first['table'], self.second['table'])
+
+    def test_markdown_table(self):
+        lines = self.second['table'].splitlines()
+        self.assertEqual(len(lines), 2 + 3)
+        teacher, student, kd = lines[2:]
+        self.assertIn('| teacher | teacher | 2 | 42.00 ± 2.83 | '
+                      '62.00 ± 2.83 |', teacher)
+        self.assertIn('| student | student | 2 | 31.00 ± 1.41 |', student)
+        self.assertIn(f'| {self.kd_row} | kd | 2 |', kd)
+        with open(osp.join(self.work, 'accuracy.md')) as f:
+            text = f.read()
+        self.assertIn(self.second['table'], text)
+        with open(osp.join(self.work, 'summary.json')) as f:
+            summary = json.load(f)['summary']
+        self.assertEqual([s['name'] for s in summary],
+                         ['teacher', 'student', self.kd_row])
+
+
+if __name__ == '__main__':
+    unittest.main()
