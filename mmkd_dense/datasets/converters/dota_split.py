@@ -12,6 +12,7 @@ images (the latter is what the full-image evaluation merges back to).
 import os
 import os.path as osp
 import time
+from concurrent.futures import ThreadPoolExecutor
 from multiprocessing import Pool
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -208,6 +209,10 @@ def split_one_image(img_path: str, label_path: Optional[str],
     order = np.argsort(win_idx, kind='stable')
     obj_idx, win_idx, boxes = obj_idx[order], win_idx[order], boxes[order]
     bounds = np.searchsorted(win_idx, np.arange(len(windows) + 1))
+    # cv2.imwrite releases the GIL: encode the patches on all cores
+    writer = ThreadPoolExecutor(max_workers=os.cpu_count() or 1) \
+        if write_images else None
+    writes = []
     for w, (x1, y1, x2, y2) in enumerate(windows.tolist()):
         sel = slice(bounds[w], bounds[w + 1])
         name = patch_name(stem, size, x1, y1) + ext
@@ -217,14 +222,19 @@ def split_one_image(img_path: str, label_path: Optional[str],
             padded[...] = PAD_VALUE_BGR
             padded[:crop.shape[0], :crop.shape[1]] = crop
             crop = padded
-        if write_images:
-            cv2.imwrite(osp.join(out_img_dir, name), crop, params)
+        if writer is not None:
+            writes.append(writer.submit(
+                _write_patch, osp.join(out_img_dir, name), crop, params))
         pb = boxes[sel] - np.array([x1, y1, x1, y1], dtype=np.float64)
         oi = obj_idx[sel]
         result['patches'].append(
             dict(file_name=name, x=x1, y=y1, width=size, height=size,
                  boxes=pb, labels=labels['labels'][oi],
                  difficult=labels['difficult'][oi], obj_idx=oi))
+    if writer is not None:
+        for job in writes:
+            job.result()  # re-raises a failed write
+        writer.shutdown()
     result.update(file_name=osp.basename(img_path), width=width,
                   height=height,
                   full=dict(boxes=full, labels=labels['labels'],
@@ -255,6 +265,12 @@ def _to_coco_anns(boxes: np.ndarray, labels: np.ndarray,
                          bbox=[box[0], box[1], w, h], area=w * h,
                          iscrowd=int(diff)))
     return anns, dropped
+
+
+def _write_patch(path: str, crop: np.ndarray, params: list) -> None:
+    import cv2
+    if not cv2.imwrite(path, crop, params):
+        raise OSError(f'could not write patch {path}')
 
 
 def split_dota(src_dir: str,
