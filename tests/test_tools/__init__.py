@@ -1,0 +1,1 @@
+# Copyright (c) mmkd_dense contributors. All rights reserved.

@@ -50,6 +50,42 @@ class TestSummary(unittest.TestCase):
         self.assertIn('-14.50', table[3])
 
 
+class TestPlan(unittest.TestCase):
+    """Rows derived from a distillation config, and run overrides."""
+
+    def test_rows_of_the_demo_config(self):
+        from .tool_helpers import DEMO_KD
+        tool = load_tool('tools/analysis_tools/benchmark_accuracy.py')
+        rows = tool.plan_runs([DEMO_KD], [0, 3], '/w')
+        self.assertEqual([r['kind'] for r in rows],
+                         ['teacher', 'student', 'kd'])
+        teacher, student, kd = rows
+        self.assertEqual(teacher['source'],
+                         'configs/demo/retinanet_r18-c32_fpn_12e_digits.py')
+        self.assertEqual(teacher['cfg'].model.backbone.base_channels, 32)
+        self.assertEqual(student['cfg'].model.backbone.base_channels, 16)
+        self.assertEqual(student['cfg'].model.type, 'RetinaNet')
+        self.assertEqual(student['cfg'].val_cfg.type, 'ValLoop')
+        self.assertEqual(kd['teacher'], 'teacher')
+        self.assertEqual(kd['runs'], {0: osp.join('/w', kd['name'], 'seed0'),
+                                      3: osp.join('/w', kd['name'], 'seed3')})
+
+    def test_overrides(self):
+        from .tool_helpers import DEMO_KD
+        tool = load_tool('tools/analysis_tools/benchmark_accuracy.py')
+        cfg = tool.load_config(DEMO_KD)
+        out = tool.apply_overrides(cfg, data_root='/data/x', max_epochs=2,
+                                   cfg_options={'randomness.seed': 5})
+        self.assertEqual(out.train_dataloader.dataset.data_root, '/data/x/')
+        self.assertEqual(out.test_dataloader.dataset.data_root, '/data/x/')
+        self.assertEqual(out.val_evaluator.ann_file,
+                         '/data/x/annotations/instances_val.json')
+        self.assertEqual(out.train_cfg.max_epochs, 2)
+        self.assertEqual(out.default_hooks.checkpoint.interval, 2)
+        self.assertEqual(out.randomness.seed, 5)
+        self.assertEqual(cfg.train_cfg.max_epochs, 12)  # input untouched
+
+
 class TestBenchmarkAccuracy(unittest.TestCase):
     """One real run (the KD student, seed 0) and resumption: finished runs
     are read from their result.json, nothing is trained twice."""

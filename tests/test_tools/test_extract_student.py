@@ -22,6 +22,7 @@ def _sha(path):
 
 
 def _run_script(rel_path, args, env=None):
+    load_tool('tools/analysis_tools/benchmark_accuracy.py').reset_visualizers()
     argv = sys.argv
     sys.argv = [rel_path] + list(args)
     try:

@@ -91,6 +91,50 @@ class TestVisFeatures(unittest.TestCase):
                                    atol=1e-4)
         self.assertTrue(osp.isfile(osp.join(out, 'overview.png')))
 
+    def test_checkpoint_weights_are_used(self):
+        import cv2
+        import torch
+        from mmengine.config import Config
+
+        from mmkd_dense.testing import build_model_from_cfg
+        img_path = osp.join(self.tmp.name, 'img.png')
+        img, _ = self.tool.synthetic_image((64, 96), seed=3)
+        cv2.imwrite(img_path, img)
+        torch.manual_seed(7)
+        model = build_model_from_cfg(Config.fromfile(DEMO_KD))
+        ckpt = osp.join(self.tmp.name, 'kd.pth')
+        torch.save(dict(meta={}, state_dict=model.state_dict()), ckpt)
+
+        def maps(seed, checkpoint=None):
+            args = [DEMO_KD, '--img', img_path, '--boxes', '10', '10', '40',
+                    '50', '--seed', str(seed), '--out-dir',
+                    osp.join(self.tmp.name, f'ck{seed}{bool(checkpoint)}')]
+            if checkpoint:
+                args += ['--checkpoint', checkpoint]
+            else:  # not the demo teacher of a previous demo run either
+                args += ['--cfg-options', 'model.teacher_ckpt=None']
+            return self.tool.main(args)
+
+        a, b = maps(0, ckpt), maps(1, ckpt)
+        self.assertEqual(a['weights'], f'checkpoint {ckpt}')
+        for kind in ('teacher', 'student'):
+            np.testing.assert_array_equal(a['maps'][kind][0],
+                                          b['maps'][kind][0])
+        c = maps(1)  # random initialisation with another seed differs
+        self.assertEqual(c['weights'], 'random initialisation')
+        self.assertFalse(np.array_equal(a['maps']['teacher'][0],
+                                        c['maps']['teacher'][0]))
+        # the teacher map is mean_c |F| of the saved teacher's P3
+        model.eval()
+        inputs, _, _ = self.tool.prepare_batch(
+            model, img, np.array([[10, 10, 40, 50]], np.float32), None,
+            'cpu')
+        with torch.no_grad():
+            p3 = model.teacher.extract_feat(inputs)[0]
+        np.testing.assert_allclose(a['maps']['teacher'][0],
+                                   p3.abs().mean(1)[0].numpy(), rtol=1e-5,
+                                   atol=1e-6)
+
 
 if __name__ == '__main__':
     unittest.main()
