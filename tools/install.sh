@@ -65,11 +65,15 @@ if ! have torch; then
     say "installing $SPEC (GPU machine)"
     "${PIP[@]}" install "$SPEC"
   else
-    # A CPU machine must get a CPU build: prefer a local/find-links wheel,
+    # A CPU machine must get a CPU build: prefer a local (find-links) wheel,
     # then the PyTorch CPU index; never the default (CUDA) PyPI build.
     say "installing $SPEC (CPU build)"
-    "${PIP[@]}" install --no-index "$SPEC" 2>/dev/null \
-      || "${PIP[@]}" install "$SPEC" --index-url https://download.pytorch.org/whl/cpu
+    if "${PIP[@]}" install -q --no-deps --no-index "$SPEC" 2>/dev/null; then
+      # torch itself is now satisfied: this only resolves its dependencies
+      "${PIP[@]}" install -q "$SPEC"
+    else
+      "${PIP[@]}" install "$SPEC" --index-url https://download.pytorch.org/whl/cpu
+    fi
   fi
 fi
 TORCH_VER=$("$PY" -c 'import torch; print(torch.__version__.split("+")[0])')
