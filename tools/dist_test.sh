@@ -13,6 +13,11 @@ NNODES=${NNODES:-1}
 NODE_RANK=${NODE_RANK:-0}
 PORT=${PORT:-29500}
 MASTER_ADDR=${MASTER_ADDR:-"127.0.0.1"}
+# the active env's python; else the repo's .venv made by tools/install.sh
+REPO_VENV_PY="$(cd "$(dirname "$0")/.." && pwd)/.venv/bin/python"
+if [[ -z "${PYTHON:-}" && -z "${VIRTUAL_ENV:-}" && -z "${CONDA_PREFIX:-}" && -x "$REPO_VENV_PY" ]]; then
+  PYTHON="$REPO_VENV_PY"
+fi
 PYTHON=${PYTHON:-python}
 
 PYTHONPATH="$(dirname "$0")/..${PYTHONPATH:+:$PYTHONPATH}" \

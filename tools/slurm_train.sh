@@ -15,6 +15,11 @@ GPUS=${GPUS:-8}
 GPUS_PER_NODE=${GPUS_PER_NODE:-8}
 CPUS_PER_TASK=${CPUS_PER_TASK:-5}
 SRUN_ARGS=${SRUN_ARGS:-""}
+# the active env's python; else the repo's .venv made by tools/install.sh
+REPO_VENV_PY="$(cd "$(dirname "$0")/.." && pwd)/.venv/bin/python"
+if [[ -z "${PYTHON:-}" && -z "${VIRTUAL_ENV:-}" && -z "${CONDA_PREFIX:-}" && -x "$REPO_VENV_PY" ]]; then
+  PYTHON="$REPO_VENV_PY"
+fi
 PYTHON=${PYTHON:-python}
 
 PYTHONPATH="$(dirname "$0")/..${PYTHONPATH:+:$PYTHONPATH}" \

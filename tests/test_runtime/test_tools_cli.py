@@ -5,7 +5,10 @@ added by config alone (the recipe in docs/new_detector_pair.md)."""
 import os
 import os.path as osp
 import re
+import shutil
+import socket
 import subprocess
+import sys
 import tempfile
 import unittest
 
@@ -105,17 +108,30 @@ class TestBadInputFailsBeforeTraining(DemoDataCase):
             options=['train_dataloader.dataset.data_root=/no/such/data/'])
 
 
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(('127.0.0.1', 0))
+        return sock.getsockname()[1]
+
+
 class TestDistTrain(DemoDataCase):
 
     def test_two_process_cpu_ddp(self):
         config = self.kd_config('ddp')
         work_dir = osp.join(self.tmp.name, 'ddp_work')
-        env = dict(os.environ, PYTHONPATH=REPO, OMP_NUM_THREADS='1',
-                   PORT=str(29500 + os.getpid() % 1000))
-        proc = subprocess.run(
-            ['bash', 'tools/dist_train.sh', config, '2', '--work-dir',
-             work_dir], cwd=REPO, env=env, capture_output=True, text=True,
-            timeout=900)
+        # A free port from the OS; a rendezvous can still lose its port to
+        # another process between our check and torchrun's bind, so the
+        # launch is tried twice, on a new port each time.
+        for attempt in range(2):
+            shutil.rmtree(work_dir, ignore_errors=True)
+            env = dict(os.environ, PYTHONPATH=REPO, OMP_NUM_THREADS='1',
+                       PYTHON=sys.executable, PORT=str(free_port()))
+            proc = subprocess.run(
+                ['bash', 'tools/dist_train.sh', config, '2', '--work-dir',
+                 work_dir], cwd=REPO, env=env, capture_output=True,
+                text=True, timeout=900)
+            if proc.returncode == 0:
+                break
         self.assertEqual(proc.returncode, 0, proc.stderr[-4000:])
         self.assertTrue(osp.isfile(osp.join(work_dir, 'iter_2.pth')))
         log = open(next(
