@@ -148,14 +148,11 @@ class TestExtractStudent(unittest.TestCase):
                  'model.test_cfg.score_thr')):
             metrics = osp.join(tmp, f'{name}_metrics.json')
             preds = osp.join(tmp, f'{name}_preds.pkl')
-            # the KD checkpoint was written by this test's own training run
-            env = {'TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD': '1'} \
-                if name == 'kd' else {}
             _run_script('tools/test.py', [
                 cfg, ckpt, '--work-dir', osp.join(tmp, f'test_{name}'),
                 '--metrics-out', metrics, '--out', preds, '--cfg-options',
                 f'{thr_key}=0.0'
-            ], env)
+            ])
             with open(metrics) as f, open(preds, 'rb') as g:
                 runs[name] = (json.load(f), pickle.load(g))
         (m_kd, p_kd), (m_plain, p_plain) = runs['kd'], runs['plain']

@@ -367,7 +367,7 @@ def _metric_value(metrics: Dict, key: Optional[str]) -> float:
     if key is None or key not in metrics:
         return 0.0
     value = float(metrics[key])
-    return value * 100 if value <= 1.0 else value
+    return round(value * 100, 6) if value <= 1.0 else value
 
 
 def _mean_std(values: Sequence[float]) -> Tuple[float, float]:
