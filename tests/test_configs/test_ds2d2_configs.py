@@ -17,10 +17,13 @@ from mmkd_dense.models.losses import (DS2D2DenseImplicitLoss,
 from mmkd_dense.testing import build_model_from_cfg, run_dummy_train_steps
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+DEMO_CONFIGS = sorted(glob.glob(osp.join(ROOT, 'configs/ds2d2/*_digits.py')))
 STUDENT_CONFIGS = sorted(
-    glob.glob(osp.join(ROOT, 'configs/ds2d2/ds2d2_fpn_*.py')))
+    set(glob.glob(osp.join(ROOT, 'configs/ds2d2/ds2d2_fpn_*.py'))) -
+    set(DEMO_CONFIGS))
 AMPLIFIER_CONFIGS = sorted(
-    glob.glob(osp.join(ROOT, 'configs/ds2d2/ds2d2_hf-amplifier_*.py')))
+    set(glob.glob(osp.join(ROOT, 'configs/ds2d2/ds2d2_hf-amplifier_*.py'))) -
+    set(DEMO_CONFIGS))
 DETECTOR_CONFIGS = sorted(
     glob.glob(osp.join(ROOT, 'configs/detectors/*/*_2x_dior.py')) +
     glob.glob(osp.join(ROOT, 'configs/detectors/*/*_2x_dota.py')))
@@ -41,6 +44,8 @@ NAME = re.compile(r'ds2d2_fpn_(?P<fam>[a-z-]+)-r101_(?P=fam)-r(?P<depth>\d+)'
 
 
 def num_classes(path):
+    if path.endswith('_digits.py'):
+        return 10
     return 20 if path.endswith('_dior.py') else 15
 
 
@@ -161,6 +166,50 @@ class TestDS2D2ConfigFiles(unittest.TestCase):
             build_model_from_cfg(cfg)
 
 
+class TestDS2D2DemoConfigs(unittest.TestCase):
+    """The embedded-demo configs: the 3-stage workflow on the digits set."""
+
+    def test_demo_config_set(self):
+        self.assertEqual({osp.basename(p) for p in DEMO_CONFIGS}, {
+            'ds2d2_hf-amplifier_retina-r18c32_12e_digits.py',
+            'ds2d2_fpn_retina-r18c32_retina-r18c16-fpn64_12e_digits.py',
+            'ds2d2-i3_fpn_retina-r18c32_retina-r18c16-fpn64_12e_digits.py'})
+
+    def test_stages_fit_together(self):
+        amp = Config.fromfile(osp.join(
+            ROOT, 'configs/ds2d2/ds2d2_hf-amplifier_retina-r18c32_12e_'
+            'digits.py'))
+        base = Config.fromfile(osp.join(
+            ROOT, 'configs/ds2d2/ds2d2_fpn_retina-r18c32_retina-r18c16-'
+            'fpn64_12e_digits.py'))
+        fast = Config.fromfile(osp.join(
+            ROOT, 'configs/ds2d2/ds2d2-i3_fpn_retina-r18c32_retina-r18c16-'
+            'fpn64_12e_digits.py'))
+        teacher = Config.fromfile(osp.join(ROOT,
+                                           base.model.teacher.cfg_file)).model
+        self.assertEqual(amp.model.detector, teacher)
+        self.assertEqual(amp.load_from, base.model.teacher_ckpt)
+        student = base.model.architecture
+        # the implicit stream runs the teacher head on student features
+        self.assertEqual(student.neck.out_channels, teacher.neck.out_channels)
+        self.assertEqual(student.backbone.base_channels, 16)
+        self.assertEqual(teacher.backbone.base_channels, 32)
+        losses = base.model.distiller.distill_losses
+        self.assertEqual(losses.loss_ds2d2_hf.amplifier_ckpt,
+                         'work_dirs/demo/ds2d2_hf_amplifier/epoch_12.pth')
+        self.assertNotIn('interval', losses.loss_ds2d2_ff)
+        fast_losses = fast.model.distiller.distill_losses
+        for name in ('loss_ds2d2_ff', 'loss_ds2d2_hf'):
+            self.assertEqual(fast_losses[name].interval, 3)
+            rest = {k: v for k, v in fast_losses[name].items()
+                    if k != 'interval'}
+            self.assertEqual(rest, dict(losses[name]))
+        # the no-KD baseline is the same student
+        baseline = Config.fromfile(osp.join(
+            ROOT, 'configs/demo/retinanet_r18-c16_fpn64_12e_digits.py'))
+        self.assertEqual(baseline.model, student)
+
+
 class _TrainMixin:
 
     def train_student_config(self, path):
@@ -195,9 +244,9 @@ class _TrainMixin:
         cfg = Config.fromfile(path)
         model = build_model_from_cfg(cfg)
         self.assertIsInstance(model, HFAmplifierDetector)
-        self.assertTrue(cfg.load_from.endswith('r101_fpn_' +
-                                               cfg.load_from.split('_fpn_')
-                                               [1]))
+        if not path.endswith('_digits.py'):
+            self.assertTrue(cfg.load_from.endswith(
+                'r101_fpn_' + cfg.load_from.split('_fpn_')[1]))
         run_dummy_train_steps(model, num_steps=2, input_shape=INPUT,
                               num_classes=num_classes(path))
         det = model.detector
@@ -223,7 +272,11 @@ def _add_config_tests() -> None:
             (AMPLIFIER_CONFIGS, TestDS2D2AmplifierConfigsTrain,
              'train_amplifier_config'),
             (STUDENT_CONFIGS, TestDS2D2StudentConfigsTrain,
-             'train_student_config')):
+             'train_student_config'),
+            ([p for p in DEMO_CONFIGS if 'hf-amplifier' in p],
+             TestDS2D2AmplifierConfigsTrain, 'train_amplifier_config'),
+            ([p for p in DEMO_CONFIGS if 'hf-amplifier' not in p],
+             TestDS2D2StudentConfigsTrain, 'train_student_config')):
         for path in paths:
             name = osp.basename(path)[:-3].replace('-', '_')
 

@@ -10,6 +10,9 @@ round (so that a busy machine slows every phase alike):
 (c) ``distill``: the full distillation step (``model.loss`` + backward);
 
 and reports ``ratio = (c) / ((a) + (b))`` (target <= 1.35 by default).
+With ``--interval K`` the implicit losses run every K-th iteration (their
+``interval`` option) and (c) and the breakdown are the mean over K
+consecutive iterations, i.e. the average cost of an iteration in training.
 With ``--breakdown`` it also times, on recorded features, each KD loss alone
 (forward + backward): the explicit stream and the two implicit streams, which
 run a whole detection head on the student (forward + input gradient) and on
@@ -23,15 +26,19 @@ Example::
     python tools/analysis_tools/benchmark_ds2d2_step.py \
         configs/ds2d2/ds2d2_fpn_retina-r101_retina-r18_2x_dior.py \
         --input-size 320 320 --batch-size 2 --rounds 3 --breakdown
+    # implicit stream every 3rd iteration (mean over 3 iterations)
+    python tools/analysis_tools/benchmark_ds2d2_step.py \
+        configs/ds2d2/ds2d2_fpn_retina-r101_retina-r18_2x_dior.py --interval 3
 """
 import argparse
 import inspect
 import json
+import math
 import os
 import os.path as osp
 import sys
 import time
-from typing import Callable, Dict, List
+from typing import Callable, Dict, List, Optional
 
 import torch
 
@@ -87,13 +94,27 @@ def benchmark_step(config: str,
                    warmup: int = 1,
                    device: str = 'cpu',
                    breakdown: bool = False,
-                   seed: int = 0) -> Dict:
-    """Time (a), (b), (c) interleaved; optionally each KD loss alone."""
+                   seed: int = 0,
+                   interval: Optional[int] = None) -> Dict:
+    """Time (a), (b), (c) interleaved; optionally each KD loss alone.
+
+    ``interval`` overrides the ``interval`` of every loss that has one (the
+    implicit streams); (c) and the breakdown then average over one cycle of
+    iterations (the least common multiple of the intervals).
+    """
+    from mmkd_dense.models.utils import IterationInterval
     from mmkd_dense.structures import DistillBatchContext
     from mmkd_dense.utils.dummy_batch import make_dummy_batch
     torch.manual_seed(seed)
     model = _load(config, device)
     model.train()
+    cycle = 1
+    for loss in model.distiller.distill_losses.values():
+        if isinstance(getattr(loss, 'schedule', None), IterationInterval):
+            if interval is not None:
+                loss.schedule = IterationInterval(interval, '--interval')
+            cycle = cycle * loss.schedule.interval // math.gcd(
+                cycle, loss.schedule.interval)
     student, teacher = model.student, model.teacher
     head = getattr(student, 'bbox_head', None)
     num_classes = head.num_classes if head is not None else \
@@ -117,7 +138,8 @@ def benchmark_step(config: str,
             teacher.extract_feat(inputs)
 
     def distill_step() -> None:
-        _sum_losses(model.loss(inputs, samples)).backward()
+        for _ in range(cycle):
+            _sum_losses(model.loss(inputs, samples)).backward()
 
     phases: Dict[str, Callable[[], None]] = dict(
         student=student_step, teacher=teacher_fwd, distill=distill_step)
@@ -133,9 +155,12 @@ def benchmark_step(config: str,
                 extra['rpn_results'] = None  # recomputed from student RPN
 
             def run(loss=loss, extra=extra) -> None:
-                ctx = DistillBatchContext.from_data_samples(
-                    samples, inputs, student=student, teacher=teacher)
-                loss(feats_s, feats_t, ctx, **extra).backward()
+                for _ in range(cycle):
+                    ctx = DistillBatchContext.from_data_samples(
+                        samples, inputs, student=student, teacher=teacher)
+                    value = loss(feats_s, feats_t, ctx, **extra)
+                    if value.requires_grad:
+                        value.backward()
 
             phases[f'kd:{name}'] = run
 
@@ -148,12 +173,15 @@ def benchmark_step(config: str,
             fn()
             _sync(device)
             if r >= warmup:
-                times[name].append((time.perf_counter() - start) * 1000)
+                per_iter = 1 if name in ('student', 'teacher') else cycle
+                times[name].append(
+                    (time.perf_counter() - start) * 1000 / per_iter)
     zero()
     med = {k: _median(v) for k, v in times.items()}
     result = dict(
         config=config, input_size=list(input_size), batch_size=batch_size,
         rounds=rounds, device=device, threads=torch.get_num_threads(),
+        iterations_per_round=cycle,
         median_ms=med, all_ms=times,
         ratio=med['distill'] / (med['student'] + med['teacher']),
         overhead_ms=med['distill'] - med['student'] - med['teacher'])
@@ -171,6 +199,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--device', default='cpu')
     parser.add_argument('--threads', type=int, default=0)
     parser.add_argument('--breakdown', action='store_true')
+    parser.add_argument('--interval', type=int, nargs='+', default=[None],
+                        help='override the implicit losses\' interval; '
+                        'several values are measured one after the other '
+                        '(default: as in the config)')
     parser.add_argument('--target', type=float, default=1.35)
     parser.add_argument('--out', default='')
     return parser.parse_args(argv)
@@ -181,16 +213,21 @@ def main(argv=None) -> List[Dict]:
     if args.threads:
         torch.set_num_threads(args.threads)
     results = []
-    for config in args.configs:
+    for config, interval in [(c, k) for c in args.configs
+                             for k in args.interval]:
         res = benchmark_step(config, args.input_size, args.batch_size,
                              args.rounds, args.warmup, args.device,
-                             args.breakdown)
+                             args.breakdown, interval=interval)
+        res['interval'] = interval
         res['target'] = args.target
         res['meets_target'] = res['ratio'] <= args.target
         med = res['median_ms']
         print(f'{osp.basename(config)}  ({args.batch_size} x '
               f'{args.input_size[0]}x{args.input_size[1]}, {args.device}, '
-              f'{res["threads"]} threads, median of {args.rounds})')
+              f'{res["threads"]} threads, median of {args.rounds}, '
+              f'(c) = mean over {res["iterations_per_round"]} iteration(s)'
+              + ('' if interval is None else f', --interval {interval}') +
+              ')')
         for name, value in med.items():
             print(f'  {name:28s} {value:10.1f} ms')
         print(f'  ratio (c)/((a)+(b)) = {res["ratio"]:.3f}  (target <= '

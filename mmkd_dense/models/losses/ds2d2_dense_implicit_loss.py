@@ -15,6 +15,7 @@ from mmkd_dense.registry import MODELS
 from mmkd_dense.structures import DistillBatchContext
 from ..detectors.hf_amplifier_detector import load_amplifier_head
 from ..utils.haar_wavelet import high_frequency
+from ..utils.iteration_interval import IterationInterval
 
 __all__ = [
     'DS2D2DenseImplicitLoss', 'kd_quality_focal_loss', 'dense_kd_targets',
@@ -232,6 +233,13 @@ class DS2D2DenseImplicitLoss(nn.Module):
         beta (float): KD-QFL exponent. Defaults to 1.0.
         loss_cls_weight (float): Defaults to 1.0.
         loss_reg_weight (float): Defaults to 1.0.
+        interval (int): compute this loss on every ``interval``-th training
+            iteration only, multiplied by ``interval`` (0 on the others,
+            where no head runs); see :class:`IterationInterval`. 1 (the
+            default) = every iteration, as the reference. A speed option,
+            not part of the paper: each call runs the amplifier head
+            three times (teacher features, student features and their
+            input gradient).
     """
 
     def __init__(self,
@@ -241,8 +249,11 @@ class DS2D2DenseImplicitLoss(nn.Module):
                  loss_weight: float = 1.0,
                  beta: float = 1.0,
                  loss_cls_weight: float = 1.0,
-                 loss_reg_weight: float = 1.0) -> None:
+                 loss_reg_weight: float = 1.0,
+                 interval: int = 1) -> None:
         super().__init__()
+        self.schedule = IterationInterval(
+            interval, key='DS2D2DenseImplicitLoss.interval')
         if amplifier not in AMPLIFIERS:
             raise ValueError(f'amplifier="{amplifier}" must be one of '
                              f'{AMPLIFIERS}.')
@@ -295,6 +306,9 @@ class DS2D2DenseImplicitLoss(nn.Module):
             raise TypeError('DS2D2DenseImplicitLoss needs a single-stage '
                             'student with a bbox_head; use '
                             'DS2D2RoIImplicitLoss for two-stage detectors.')
+        scale = self.schedule.step(self.training)
+        if scale == 0:
+            return feats_s[0].new_zeros(())
         if self.amplifier is None:
             head = batch_context.teacher.bbox_head
         else:
@@ -325,5 +339,5 @@ class DS2D2DenseImplicitLoss(nn.Module):
                                          avg_factor, self.beta)
         reg_weight = cls_t.max(dim=1)[0].sigmoid()
         loss_reg = _giou_loss(box_s, box_t, reg_weight, avg_factor)
-        return self.loss_weight * (self.loss_cls_weight * loss_cls +
-                                   self.loss_reg_weight * loss_reg)
+        return scale * self.loss_weight * (self.loss_cls_weight * loss_cls +
+                                           self.loss_reg_weight * loss_reg)

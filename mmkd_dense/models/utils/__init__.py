@@ -9,6 +9,7 @@ from .gt_masks import (background_mask, box_cell_coverage, fgd_foreground_mask,
                        fgd_masks)
 from .feature_align import resize_to
 from .haar_wavelet import haar_dwt2d, high_frequency
+from .iteration_interval import IterationInterval
 
 __all__ = [
     'channel_attention', 'spatial_attention', 'GlobalContextBlock',
@@ -16,5 +17,5 @@ __all__ = [
     'fgd_masks', 'resize_to', 'cid_weight_map', 'cid_point_weights',
     'cid_weights', 'cid_fg_bg_masks', 'disw_map', 'disw_map_loop',
     'disw_maps', 'disw_for_context', 'disw_levels_for_context',
-    'haar_dwt2d', 'high_frequency'
+    'haar_dwt2d', 'high_frequency', 'IterationInterval'
 ]

@@ -130,6 +130,37 @@ class TestDenseImplicitTeacherAmplifier(unittest.TestCase):
                 for p in student.parameters():  # targets only, no KD grad
                     self.assertIsNone(p.grad)
 
+    def test_interval_skips_heads_and_scales_active_iterations(self):
+        student, teacher, samples = dense_setup('retina')
+        ctx = make_context(samples, student, teacher)
+        feats_s = fpn_features(1, requires_grad=True)
+        feats_t = fpn_features(2)
+        every = float(DS2D2DenseImplicitLoss()(feats_s, feats_t, ctx))
+        head_calls = []
+        teacher.bbox_head.register_forward_hook(
+            lambda *args: head_calls.append(1))
+        loss = DS2D2DenseImplicitLoss(interval=3)
+        values = []
+        for _ in range(4):
+            head_calls.clear()
+            values.append(loss(feats_s, feats_t, ctx))
+            # student + teacher features on active calls, nothing otherwise
+            self.assertEqual(len(head_calls),
+                             2 if len(values) in (1, 4) else 0)
+        self.assertAlmostEqual(float(values[0]), 3 * every, places=4)
+        self.assertAlmostEqual(float(values[3]), 3 * every, places=4)
+        for skipped in values[1:3]:
+            self.assertEqual(float(skipped), 0.0)
+            self.assertFalse(skipped.requires_grad)
+        values[0].backward()
+        self.assertGreater(float(feats_s[0].grad.abs().sum()), 0)
+        # evaluation-mode calls are always computed, unscaled
+        loss.eval()
+        self.assertAlmostEqual(float(loss(feats_s, feats_t, ctx)), every,
+                               places=4)
+        with self.assertRaisesRegex(ValueError, 'interval'):
+            DS2D2DenseImplicitLoss(interval=0)
+
     def test_targets_from_student_assigner(self):
         student, teacher, samples = dense_setup('retina')
         ctx = make_context(samples, student, teacher)
@@ -374,6 +405,25 @@ class TestRoIImplicit(unittest.TestCase):
         _, avg_factor = sample_student_rois(student, proposals, ctx)
         self.assertAlmostEqual(values[True] / values[False], avg_factor,
                                places=2)
+
+    def test_interval(self):
+        student, teacher, samples = roi_setup()
+        ctx = make_context(samples, student, teacher)
+        feats_s, feats_t = roi_features(6), roi_features(7)
+        proposals = rpn_proposals(3)
+        torch.manual_seed(0)
+        every = float(DS2D2RoIImplicitLoss()(feats_s, feats_t, ctx,
+                                             rpn_results=proposals))
+        loss = DS2D2RoIImplicitLoss(interval=2)
+        torch.manual_seed(0)  # same RoI sample as above
+        first = loss(feats_s, feats_t, ctx, rpn_results=proposals)
+        second = loss(feats_s, feats_t, ctx, rpn_results=proposals)
+        self.assertGreater(every, 0)
+        self.assertAlmostEqual(float(first), 2 * every, places=3)
+        self.assertEqual(float(second), 0.0)
+        with self.assertRaisesRegex(ValueError,
+                                    'DS2D2RoIImplicitLoss.interval'):
+            DS2D2RoIImplicitLoss(interval=-1)
 
     def test_recomputes_proposals_without_recorder(self):
         student, teacher, samples = roi_setup()
