@@ -173,7 +173,8 @@ class TestDS2D2DemoConfigs(unittest.TestCase):
         self.assertEqual({osp.basename(p) for p in DEMO_CONFIGS}, {
             'ds2d2_hf-amplifier_retina-r18c32_12e_digits.py',
             'ds2d2_fpn_retina-r18c32_retina-r18c16-fpn64_12e_digits.py',
-            'ds2d2-i3_fpn_retina-r18c32_retina-r18c16-fpn64_12e_digits.py'})
+            'ds2d2-i3_fpn_retina-r18c32_retina-r18c16-fpn64_12e_digits.py',
+            'ds2d2-i3s_fpn_retina-r18c32_retina-r18c16-fpn64_12e_digits.py'})
 
     def test_stages_fit_together(self):
         amp = Config.fromfile(osp.join(
@@ -198,12 +199,19 @@ class TestDS2D2DemoConfigs(unittest.TestCase):
         self.assertEqual(losses.loss_ds2d2_hf.amplifier_ckpt,
                          'work_dirs/demo/ds2d2_hf_amplifier/epoch_12.pth')
         self.assertNotIn('interval', losses.loss_ds2d2_ff)
-        fast_losses = fast.model.distiller.distill_losses
-        for name in ('loss_ds2d2_ff', 'loss_ds2d2_hf'):
-            self.assertEqual(fast_losses[name].interval, 3)
-            rest = {k: v for k, v in fast_losses[name].items()
-                    if k != 'interval'}
-            self.assertEqual(rest, dict(losses[name]))
+        staggered = Config.fromfile(osp.join(
+            ROOT, 'configs/ds2d2/ds2d2-i3s_fpn_retina-r18c32_retina-r18c16-'
+            'fpn64_12e_digits.py'))
+        for variant, offsets in ((fast, (0, 0)), (staggered, (0, 1))):
+            fast_losses = variant.model.distiller.distill_losses
+            for name, offset in zip(('loss_ds2d2_ff', 'loss_ds2d2_hf'),
+                                    offsets):
+                self.assertEqual(fast_losses[name].interval, 3)
+                self.assertEqual(fast_losses[name].get('interval_offset', 0),
+                                 offset)
+                rest = {k: v for k, v in fast_losses[name].items()
+                        if k not in ('interval', 'interval_offset')}
+                self.assertEqual(rest, dict(losses[name]))
         # the no-KD baseline is the same student
         baseline = Config.fromfile(osp.join(
             ROOT, 'configs/demo/retinanet_r18-c16_fpn64_12e_digits.py'))

@@ -240,6 +240,9 @@ class DS2D2DenseImplicitLoss(nn.Module):
             not part of the paper: each call runs the amplifier head
             three times (teacher features, student features and their
             input gradient).
+        interval_offset (int): first iteration (``< interval``) on which
+            the loss is computed; give the two amplifiers offsets 0 and 1
+            to alternate them. Defaults to 0.
     """
 
     def __init__(self,
@@ -250,10 +253,12 @@ class DS2D2DenseImplicitLoss(nn.Module):
                  beta: float = 1.0,
                  loss_cls_weight: float = 1.0,
                  loss_reg_weight: float = 1.0,
-                 interval: int = 1) -> None:
+                 interval: int = 1,
+                 interval_offset: int = 0) -> None:
         super().__init__()
         self.schedule = IterationInterval(
-            interval, key='DS2D2DenseImplicitLoss.interval')
+            interval, key='DS2D2DenseImplicitLoss.interval',
+            offset=interval_offset)
         if amplifier not in AMPLIFIERS:
             raise ValueError(f'amplifier="{amplifier}" must be one of '
                              f'{AMPLIFIERS}.')

@@ -118,6 +118,8 @@ class DS2D2RoIImplicitLoss(nn.Module):
             iteration only, multiplied by ``interval`` (0 on the others);
             see :class:`IterationInterval`. 1 (the default) = every
             iteration, as the reference. A speed option, not in the paper.
+        interval_offset (int): first iteration (``< interval``) on which
+            the loss is computed. Defaults to 0.
     """
 
     def __init__(self,
@@ -129,10 +131,12 @@ class DS2D2RoIImplicitLoss(nn.Module):
                  loss_cls_weight: float = 0.5,
                  loss_reg_weight: float = 1.0,
                  avg_factor_as_weight: bool = True,
-                 interval: int = 1) -> None:
+                 interval: int = 1,
+                 interval_offset: int = 0) -> None:
         super().__init__()
         self.schedule = IterationInterval(
-            interval, key='DS2D2RoIImplicitLoss.interval')
+            interval, key='DS2D2RoIImplicitLoss.interval',
+            offset=interval_offset)
         if amplifier not in _AMPLIFIERS:
             raise ValueError(f'amplifier="{amplifier}" must be one of '
                              f'{_AMPLIFIERS}.')

@@ -13,6 +13,16 @@ class TestIterationInterval(unittest.TestCase):
         # the average scale is 1: same expected KD gradient as interval 1
         self.assertEqual(sum(scales[:6]) / 6, 1.0)
 
+    def test_offset_staggers_two_losses(self):
+        first = IterationInterval(3, offset=0)
+        second = IterationInterval(3, offset=1)
+        pairs = [(first.step(), second.step()) for _ in range(6)]
+        self.assertEqual(pairs, [(3.0, 0.0), (0.0, 3.0), (0.0, 0.0)] * 2)
+        for bad in (-1, 3, 1.0):
+            with self.subTest(offset=bad):
+                with self.assertRaisesRegex(ValueError, 'loss_x.interval_offset'):
+                    IterationInterval(3, key='loss_x.interval', offset=bad)
+
     def test_interval_one_always_on(self):
         schedule = IterationInterval(1)
         self.assertEqual([schedule.step() for _ in range(4)], [1.0] * 4)
