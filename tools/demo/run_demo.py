@@ -1,13 +1,20 @@
 # Copyright (c) mmkd_dense contributors. All rights reserved.
-"""The embedded demo: teacher, student without KD, student with KD (FGD).
+"""The embedded demo: teacher, student without KD, student with KD.
 
-    python tools/demo/run_demo.py [--out work_dirs/demo] [--force]
+    python tools/demo/run_demo.py [--method fgd|ds2d2] [--out work_dirs/demo]
+                                  [--force]
 
 1. generates the digits dataset (data/digits_demo) if missing;
-2. trains the teacher, the student alone and the FGD-distilled student with
-   tools/train.py (skipped when a stage's checkpoint exists, unless --force);
-3. evaluates the three checkpoints with tools/test.py (COCO mAP via
-   pycocotools) and prints a table, also saved as <out>/results.md and .json.
+2. trains, with tools/train.py (a stage is skipped when its checkpoint
+   exists, unless --force):
+
+   - ``--method fgd`` (default): the teacher, the student alone and the
+     FGD-distilled student;
+   - ``--method ds2d2``: the teacher, DS2D2's high-frequency amplifier
+     (stage 2), the student with a teacher-wide (64-ch) FPN alone and with
+     DS2D2 (stage 3);
+3. evaluates every checkpoint with tools/test.py (COCO mAP via pycocotools)
+   and prints a table, also saved as <out>/results[_METHOD].md and .json.
 """
 import argparse
 import json
@@ -24,17 +31,40 @@ sys.path.insert(0, REPO)
 TEACHER_CFG = 'configs/demo/retinanet_r18-c32_fpn_12e_digits.py'
 STUDENT_CFG = 'configs/demo/retinanet_r18-c16_fpn_12e_digits.py'
 KD_CFG = 'configs/demo/fgd_fpn_retina-r18c32_retina-r18c16_12e_digits.py'
+STUDENT64_CFG = 'configs/demo/retinanet_r18-c16_fpn64_12e_digits.py'
+AMPLIFIER_CFG = 'configs/ds2d2/ds2d2_hf-amplifier_retina-r18c32_12e_digits.py'
+DS2D2_CFG = ('configs/ds2d2/'
+             'ds2d2_fpn_retina-r18c32_retina-r18c16-fpn64_12e_digits.py')
+METHODS = ('fgd', 'ds2d2')
 
 
-def stage_runs(out: str):
-    """(name, description, config, extra train options) of each run."""
+def stage_runs(out: str, method: str = 'fgd'):
+    """(name, description, config, extra train options) of each run; the
+    last two rows are the no-KD student and the distilled student."""
     teacher_ckpt = osp.join(out, 'teacher', 'epoch_12.pth')
-    return [
-        ('teacher', 'teacher RetinaNet R18-c32', TEACHER_CFG, []),
-        ('student', 'student RetinaNet R18-c16, no KD', STUDENT_CFG, []),
-        ('fgd', 'student R18-c16 + FGD from teacher', KD_CFG,
-         [f'model.teacher_ckpt={teacher_ckpt}']),
-    ]
+    teacher = ('teacher', 'teacher RetinaNet R18-c32', TEACHER_CFG, [])
+    if method == 'fgd':
+        return [
+            teacher,
+            ('student', 'student RetinaNet R18-c16, no KD', STUDENT_CFG, []),
+            ('fgd', 'student R18-c16 + FGD from teacher', KD_CFG,
+             [f'model.teacher_ckpt={teacher_ckpt}']),
+        ]
+    if method == 'ds2d2':
+        amplifier_ckpt = osp.join(out, 'ds2d2_hf_amplifier', 'epoch_12.pth')
+        return [
+            teacher,
+            ('ds2d2_hf_amplifier',
+             'DS2D2 HF amplifier (teacher head retrained on HF(FPN))',
+             AMPLIFIER_CFG, [f'load_from={teacher_ckpt}']),
+            ('student_fpn64', 'student RetinaNet R18-c16 FPN 64, no KD',
+             STUDENT64_CFG, []),
+            ('ds2d2', 'student R18-c16 FPN 64 + DS2D2', DS2D2_CFG,
+             [f'model.teacher_ckpt={teacher_ckpt}',
+              'model.distiller.distill_losses.loss_ds2d2_hf.'
+              f'amplifier_ckpt={amplifier_ckpt}']),
+        ]
+    raise ValueError(f'--method {method!r} is not one of {METHODS}')
 
 
 def run(cmd, tag: str, log_file: str) -> float:
@@ -72,6 +102,8 @@ def count_params(config: str) -> float:
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument('--method', choices=METHODS, default='fgd',
+                        help='distillation method of the demo')
     parser.add_argument('--out', default='work_dirs/demo')
     parser.add_argument('--data', default='data/digits_demo')
     parser.add_argument('--force', action='store_true',
@@ -87,7 +119,7 @@ def main():
 
     py = sys.executable
     rows = []
-    stages = stage_runs(out)
+    stages = stage_runs(out, args.method)
     for i, (name, desc, config, options) in enumerate(stages, 1):
         tag = f'{i}/{len(stages)} {name}'
         work = osp.join(out, name)
@@ -108,7 +140,7 @@ def main():
              '--cfg-options',
              f'test_dataloader.dataset.data_root={args.data}/',
              f'test_evaluator.ann_file={args.data}/annotations/'
-             'instances_val.json'],
+             'instances_val.json', *options],
             tag, osp.join(REPO, out, f'{name}_test.log'))
         with open(osp.join(REPO, metrics_file)) as f:
             metrics = json.load(f)
@@ -126,13 +158,15 @@ def main():
                      f"{r['mAP']:.3f} | {r['mAP_50']:.3f} | {r['mAP_s']:.3f} | "
                      f"{r['train_s'] if r['train_s'] is not None else 'reused'} |")
     table = '\n'.join(lines)
-    gain = rows[2]['mAP'] - rows[1]['mAP']
-    summary = (f'FGD student vs no-KD student: {gain:+.3f} mAP '
-               f'(teacher {rows[0]["mAP"]:.3f}); total {time.time() - t0:.0f} s')
+    gain = rows[-1]['mAP'] - rows[-2]['mAP']
+    summary = (f'{args.method.upper()} student vs no-KD student: {gain:+.3f} '
+               f'mAP (teacher {rows[0]["mAP"]:.3f}); total '
+               f'{time.time() - t0:.0f} s')
     print('\n' + table + '\n\n' + summary, flush=True)
-    with open(osp.join(REPO, out, 'results.md'), 'w') as f:
+    suffix = '' if args.method == 'fgd' else f'_{args.method}'
+    with open(osp.join(REPO, out, f'results{suffix}.md'), 'w') as f:
         f.write(table + '\n\n' + summary + '\n')
-    with open(osp.join(REPO, out, 'results.json'), 'w') as f:
+    with open(osp.join(REPO, out, f'results{suffix}.json'), 'w') as f:
         json.dump(dict(rows=rows, kd_gain=gain,
                        total_s=round(time.time() - t0)), f, indent=2)
 
