@@ -18,6 +18,10 @@ from mmkd_dense.testing import build_model_from_cfg, run_dummy_train_steps
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DEMO_CONFIGS = sorted(glob.glob(osp.join(ROOT, 'configs/ds2d2/*_digits.py')))
+# speed variants of the reference schedule (implicit stream every k-th iter)
+FAST_CONFIGS = sorted(
+    set(glob.glob(osp.join(ROOT, 'configs/ds2d2/ds2d2-i*_fpn_*.py'))) -
+    set(DEMO_CONFIGS))
 STUDENT_CONFIGS = sorted(
     set(glob.glob(osp.join(ROOT, 'configs/ds2d2/ds2d2_fpn_*.py'))) -
     set(DEMO_CONFIGS))
@@ -218,6 +222,24 @@ class TestDS2D2DemoConfigs(unittest.TestCase):
         self.assertEqual(baseline.model, student)
 
 
+class TestDS2D2FastConfigs(unittest.TestCase):
+
+    def test_fast_variants_change_only_the_schedule(self):
+        self.assertEqual([osp.basename(p) for p in FAST_CONFIGS],
+                         ['ds2d2-i3s_fpn_retina-r101_retina-r18_2x_dior.py'])
+        for path in FAST_CONFIGS:
+            fast = Config.fromfile(path)
+            ref = Config.fromfile(path.replace('ds2d2-i3s_fpn_',
+                                               'ds2d2_fpn_'))
+            fast_losses = fast.model.distiller.distill_losses
+            for name, offset in (('loss_ds2d2_ff', 0), ('loss_ds2d2_hf', 1)):
+                self.assertEqual(fast_losses[name].pop('interval'), 3)
+                self.assertEqual(fast_losses[name].pop('interval_offset'),
+                                 offset)
+            self.assertEqual(fast.model, ref.model)
+            self.assertEqual(fast.train_cfg, ref.train_cfg)
+
+
 class _TrainMixin:
 
     def train_student_config(self, path):
@@ -283,8 +305,9 @@ def _add_config_tests() -> None:
              'train_student_config'),
             ([p for p in DEMO_CONFIGS if 'hf-amplifier' in p],
              TestDS2D2AmplifierConfigsTrain, 'train_amplifier_config'),
-            ([p for p in DEMO_CONFIGS if 'hf-amplifier' not in p],
-             TestDS2D2StudentConfigsTrain, 'train_student_config')):
+            ([p for p in DEMO_CONFIGS if 'hf-amplifier' not in p] +
+             FAST_CONFIGS, TestDS2D2StudentConfigsTrain,
+             'train_student_config')):
         for path in paths:
             name = osp.basename(path)[:-3].replace('-', '_')
 
