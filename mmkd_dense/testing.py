@@ -102,7 +102,8 @@ def shrink_config(cfg,
 
     The model, losses and distiller are left exactly as configured.
     ``num_classes`` (if given) is set on every head of the student and
-    teacher dicts that has one.
+    teacher dicts that has one (a teacher or student given as
+    ``dict(cfg_file=...)`` is expanded first).
     """
     cfg = copy.deepcopy(cfg)
     cfg.work_dir = work_dir
@@ -157,8 +158,21 @@ def shrink_config(cfg,
                                    opencv_num_threads=0),
                        dist_cfg=dict(backend='gloo'))
     if num_classes is not None:
+        _expand_cfg_file_models(cfg.model)
         set_num_classes(cfg.model, num_classes)
     return cfg
+
+
+def _expand_cfg_file_models(model_cfg) -> None:
+    """Replace ``teacher`` / ``architecture`` given as
+    ``dict(cfg_file=...)`` by the model dict they name (so that
+    :func:`set_num_classes` reaches them)."""
+    from mmkd_dense.models.algorithms.gt_aware_distill import \
+        resolve_detector_cfg
+    for key in ('teacher', 'architecture'):
+        sub = model_cfg.get(key)
+        if isinstance(sub, dict) and 'cfg_file' in sub:
+            model_cfg[key] = resolve_detector_cfg(sub, key=f'model.{key}')
 
 
 def set_num_classes(model_cfg, num_classes: int) -> None:
