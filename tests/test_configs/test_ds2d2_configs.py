@@ -7,7 +7,6 @@ import os.path as osp
 import re
 import unittest
 
-import torch
 from mmengine.config import Config
 
 import mmkd_dense  # noqa: F401
@@ -133,7 +132,7 @@ class TestDS2D2ConfigFiles(unittest.TestCase):
                                  num_classes(path))
                 self.assertEqual(head_of(model.architecture).num_classes,
                                  num_classes(path))
-                self.assertIn(f"r101_fpn", model.teacher_ckpt)
+                self.assertIn('r101_fpn', model.teacher_ckpt)
                 losses = model.distiller.distill_losses
                 w_ll, w_hf, w_ff, w_ha = WEIGHTS[(fam, ds)]
                 exp = losses.loss_ds2d2_explicit

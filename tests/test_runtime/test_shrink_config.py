@@ -13,8 +13,8 @@ ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 class TestShrinkConfig(unittest.TestCase):
 
     def test_num_classes_reaches_cfg_file_teacher(self):
-        path = osp.join(ROOT, 'configs/lsfi_mdc/'
-                        'lsfi-mdc_fpn_retina-r18c32_retina-r18c16_12e_digits.py')
+        path = osp.join(ROOT, 'configs/lsfi_mdc/lsfi-mdc_fpn_retina-r18c32_'
+                        'retina-r18c16_12e_digits.py')
         cfg = Config.fromfile(path)
         self.assertIn('cfg_file', cfg.model.teacher)
         small = shrink_config(cfg, '/tmp/data', '/tmp/work', num_classes=3)

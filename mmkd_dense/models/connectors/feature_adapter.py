@@ -44,8 +44,9 @@ class FeatureAdapter(BaseConnector):
     step. With ``reuse_output`` the adapter returns its previous output
     when called again on the very same input tensor (same object and
     in-place version) with unchanged weights, an unmodified previous output
-    and the same autograd mode; otherwise it recomputes. Only weak references are kept, so no tensor
-    outlives the step because of the cache.
+    and the same autograd mode; otherwise it recomputes. Only weak
+    references are kept, so no tensor outlives the step because of the
+    cache.
 
     Args:
         in_channels (int): student channels ``C_s``.

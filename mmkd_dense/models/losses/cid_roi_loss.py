@@ -137,4 +137,3 @@ class CIDRoILoss(nn.Module):
 
 def _box_tensor(boxes) -> Tensor:
     return boxes.tensor if hasattr(boxes, 'tensor') else boxes
-

@@ -5,7 +5,6 @@ Paper: https://arxiv.org/abs/2111.11837, reference code: yzd-v/FGD.
 """
 from typing import Optional
 
-import torch
 from torch import Tensor, nn
 
 from mmkd_dense.registry import MODELS

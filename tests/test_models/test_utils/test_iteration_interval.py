@@ -20,7 +20,8 @@ class TestIterationInterval(unittest.TestCase):
         self.assertEqual(pairs, [(3.0, 0.0), (0.0, 3.0), (0.0, 0.0)] * 2)
         for bad in (-1, 3, 1.0):
             with self.subTest(offset=bad):
-                with self.assertRaisesRegex(ValueError, 'loss_x.interval_offset'):
+                with self.assertRaisesRegex(ValueError,
+                                            'loss_x.interval_offset'):
                     IterationInterval(3, key='loss_x.interval', offset=bad)
 
     def test_interval_one_always_on(self):
