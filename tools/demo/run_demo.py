@@ -95,7 +95,14 @@ def count_params(config: str) -> float:
     from mmengine.config import Config
 
     from mmkd_dense.testing import build_model_from_cfg
-    model = build_model_from_cfg(Config.fromfile(osp.join(REPO, config)))
+    cfg = Config.fromfile(osp.join(REPO, config))
+    # only the student is counted: do not load the DS2D2 amplifier (its
+    # checkpoint may live under another --out)
+    for loss in cfg.model.get('distiller', {}).get('distill_losses',
+                                                   {}).values():
+        if 'amplifier_ckpt' in loss:
+            loss.amplifier_ckpt = None
+    model = build_model_from_cfg(cfg)
     model = getattr(model, 'student', model)
     return sum(p.numel() for p in model.parameters()) / 1e6
 
