@@ -125,6 +125,17 @@ class TestDS2D2ConfigFiles(unittest.TestCase):
                 self.assertEqual(model.teacher_forward, 'feat')
                 self.assertEqual(model.architecture.backbone.depth,
                                  int(match.group('depth')))
+                # the student is exactly its detector config's model
+                folder, prefix = dict(
+                    retina=('retinanet', 'retinanet'),
+                    **{'faster-rcnn': ('faster_rcnn', 'faster-rcnn')}).get(
+                        fam, (fam, fam))
+                detector = glob.glob(osp.join(
+                    ROOT, 'configs/detectors', folder,
+                    f"{prefix}_r{match.group('depth')}_fpn*_2x_{ds}.py"))
+                self.assertEqual(len(detector), 1, detector)
+                self.assertEqual(model.architecture,
+                                 Config.fromfile(detector[0]).model)
                 teacher = Config.fromfile(
                     osp.join(ROOT, model.teacher.cfg_file)).model
                 self.assertEqual(teacher.backbone.depth, 101)
