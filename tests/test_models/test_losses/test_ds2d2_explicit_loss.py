@@ -10,21 +10,8 @@ import mmkd_dense  # noqa: F401
 from mmkd_dense.models.losses import DISWFeatureLoss, DS2D2ExplicitLoss
 from mmkd_dense.models.utils.disw import disw_map_loop
 from mmkd_dense.registry import MODELS
-from mmkd_dense.structures import DistillBatchContext
 
-
-class _Sample:
-
-    def __init__(self, boxes):
-        from mmengine.structures import InstanceData
-        boxes = torch.tensor(boxes, dtype=torch.float32).reshape(-1, 4)
-        self.gt_instances = InstanceData(
-            bboxes=boxes, labels=torch.zeros(len(boxes), dtype=torch.long))
-
-
-def context(boxes_per_image, input_shape=(16, 16)):
-    return DistillBatchContext([_Sample(b) for b in boxes_per_image],
-                               input_shape)
+from ..box_context import box_context as context
 
 
 def identity_loss(channels=1, **kwargs):

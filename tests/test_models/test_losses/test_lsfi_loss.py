@@ -10,22 +10,8 @@ import torch.nn.functional as F
 import mmkd_dense  # noqa: F401
 from mmkd_dense.models.losses import FGDLoss, LSFILoss
 from mmkd_dense.registry import MODELS
-from mmkd_dense.structures import DistillBatchContext
 
-
-class _Sample:
-    """Minimal data sample: ``gt_instances.bboxes/labels`` only."""
-
-    def __init__(self, boxes):
-        from mmengine.structures import InstanceData
-        boxes = torch.tensor(boxes, dtype=torch.float32).reshape(-1, 4)
-        self.gt_instances = InstanceData(
-            bboxes=boxes, labels=torch.zeros(len(boxes), dtype=torch.long))
-
-
-def context(boxes_per_image, input_shape=(16, 16)):
-    return DistillBatchContext([_Sample(b) for b in boxes_per_image],
-                               input_shape)
+from ..box_context import box_context as context
 
 
 def lsfi(alpha=0., beta=0., gamma=0., **kwargs):

@@ -13,6 +13,8 @@ from mmkd_dense.models.utils.disw import (disw_cell_ranges, disw_for_context,
                                           disw_map_loop, disw_maps)
 from mmkd_dense.structures import DistillBatchContext
 
+from ..box_context import BoxSample as _Sample
+
 
 def boxes_of(*per_image):
     """Flatten per-image box lists into (boxes (M, 4), image_index (M,))."""
@@ -23,15 +25,6 @@ def boxes_of(*per_image):
             index.append(i)
     return (torch.tensor(boxes, dtype=torch.float32).reshape(-1, 4),
             torch.tensor(index, dtype=torch.long))
-
-
-class _Sample:
-
-    def __init__(self, boxes):
-        from mmengine.structures import InstanceData
-        boxes = torch.tensor(boxes, dtype=torch.float32).reshape(-1, 4)
-        self.gt_instances = InstanceData(
-            bboxes=boxes, labels=torch.zeros(len(boxes), dtype=torch.long))
 
 
 class TestDISWHandBuilt(unittest.TestCase):
