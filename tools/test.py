@@ -84,6 +84,12 @@ def main():
     cfg.load_from = args.checkpoint
     if 'teacher_ckpt' in cfg.model:
         cfg.model.teacher_ckpt = None  # teacher weights are in CHECKPOINT
+    # so are those of loss-owned frozen modules (DS2D2's HF amplifier): the
+    # stage-2 checkpoint need not exist where a distilled model is tested
+    losses = cfg.model.get('distiller', {}).get('distill_losses', {})
+    for loss in losses.values():
+        if isinstance(loss, dict) and loss.get('amplifier_ckpt'):
+            loss.amplifier_ckpt = None
 
     # NCCL needs GPUs: on a CPU machine DDP runs on gloo.
     prepare_cpu_distributed(cfg, args.launcher)
