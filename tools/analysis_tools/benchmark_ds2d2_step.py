@@ -118,8 +118,7 @@ def benchmark_step(config: str,
         if isinstance(getattr(loss, 'schedule', None), IterationInterval):
             if interval is not None:
                 loss.schedule = IterationInterval(interval, '--interval')
-            cycle = cycle * loss.schedule.interval // math.gcd(
-                cycle, loss.schedule.interval)
+            cycle = math.lcm(cycle, loss.schedule.interval)
     student, teacher = model.student, model.teacher
     head = getattr(student, 'bbox_head', None)
     num_classes = head.num_classes if head is not None else \
