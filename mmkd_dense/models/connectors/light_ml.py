@@ -6,7 +6,7 @@ Only the paper's abstract is public: Light-ML "mutually harmonizes the
 classification and localization branches by channel shuffling and
 convolution", so that teacher supervision of one task also reaches the other
 task's branch in back-propagation. This module is the proposed design of
-``shared/docs/methods.md`` section 3.
+``docs/methods.md`` section 3.
 """
 from typing import Optional, Tuple
 

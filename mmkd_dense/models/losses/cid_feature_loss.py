@@ -2,7 +2,7 @@
 """CID weights as the region weighting of any feature-level KD loss.
 
 CID + Light-ML (arXiv 2411.02861) improves existing KD methods by letting
-them focus on the regions CID selects; ``shared/docs/methods.md`` section 3:
+them focus on the regions CID selects; ``docs/methods.md`` section 3:
 "with a feature-KD base method (FGD/PKD), use W as that method's foreground
 mask".
 """

@@ -3,7 +3,7 @@
 
 CID + Light-ML, arXiv 2411.02861 (Du, Liao, Zhang, Cai, Chen, Huang). Only
 the abstract is public; this follows the proposed design of
-``shared/docs/methods.md`` section 3 (and LD / CrossKD of section 4 for the
+``docs/methods.md`` section 3 (and LD / CrossKD of section 4 for the
 per-prior terms).
 """
 from typing import List, Optional, Sequence, Tuple

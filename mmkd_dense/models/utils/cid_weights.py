@@ -3,7 +3,7 @@
 
 CID + Light-ML, arXiv 2411.02861 (Du et al.): CID "selects valuable regions
 around instances through the centerness of proposals". Only the abstract is
-public; this is the proposed design of ``shared/docs/methods.md`` section 3:
+public; this is the proposed design of ``docs/methods.md`` section 3:
 
 1. Enlarge each GT box ``g`` about its centre to ``ĝ`` with half-width
    ``max(expand * w / 2, min_half * s)`` and half-height
