@@ -140,7 +140,8 @@ def broken_references(root: str) -> List[Tuple[str, int, str]]:
             target = osp.join(root, 'docs', m.group(1))
             where = (rel, _line_of(text, m.start()))
             if not osp.isfile(target):
-                problems.append(where + (f'docs/{m.group(1)} does not exist', ))
+                problems.append(
+                    where + (f'docs/{m.group(1)} does not exist', ))
             elif m.group(2) and not has_anchor(target, m.group(2)[1:]):
                 problems.append(where + (
                     f'no heading with anchor {m.group(2)} in '
@@ -193,7 +194,8 @@ class TestBrokenReferenceDetection(unittest.TestCase):
             with open(osp.join(tmp, 'README.md'), 'w') as f:
                 f.write('[ok](docs/methods.md#1-first) '
                         '[bad anchor](docs/methods.md#3-third)\n'
-                        '[missing](docs/nothing.md) [web](https://x.org/a.md)\n'
+                        '[missing](docs/nothing.md) '
+                        '[web](https://x.org/a.md)\n'
                         '[self](#no-such-heading)\n')
             with open(osp.join(tmp, 'pkg', 'mod.py'), 'w') as f:
                 f.write('"""See ``docs/methods.md`` Sec. 1, methods.md 1.1,\n'
