@@ -47,7 +47,31 @@ class TestSummary(unittest.TestCase):
         table = tool.format_table(summary).splitlines()
         self.assertIn('| student | student | 3 | 32.00 ± 2.00 | '
                       '64.00 ± 4.00 |', table[2])
-        self.assertIn('-14.50', table[3])
+        self.assertIn('-14.50 (vs student)', table[3])
+
+    def test_delta_uses_the_methods_own_student(self):
+        """A method whose student differs (e.g. CID's Light-ML student) is
+        compared with that student's no-KD row, not the first one."""
+        tool = load_tool('tools/analysis_tools/benchmark_accuracy.py')
+        rows = [dict(name='student', kind='student', source='s',
+                     runs={0: ''}),
+                dict(name='student1', kind='student', source='s1',
+                     runs={0: ''}),
+                dict(name='fgd', kind='kd', source='f', runs={0: ''},
+                     student='student'),
+                dict(name='cid', kind='kd', source='c', runs={0: ''},
+                     student='student1')]
+        metrics = {'student': 0.20, 'student1': 0.25, 'fgd': 0.23,
+                   'cid': 0.26}
+        records = {(k, 0): dict(seed=0, metrics={'coco/bbox_mAP': v,
+                                                 'coco/bbox_mAP_50': v})
+                   for k, v in metrics.items()}
+        summary = {s['name']: s for s in tool.summarize(rows, records)}
+        self.assertAlmostEqual(summary['fgd']['delta'], 3.0)
+        self.assertAlmostEqual(summary['cid']['delta'], 1.0)
+        self.assertEqual(summary['cid']['baseline'], 'student1')
+        table = tool.format_table(list(summary.values()))
+        self.assertIn('+1.00 (vs student1)', table)
 
 
 class TestPlan(unittest.TestCase):
@@ -69,6 +93,25 @@ class TestPlan(unittest.TestCase):
         self.assertEqual(kd['teacher'], 'teacher')
         self.assertEqual(kd['runs'], {0: osp.join('/w', kd['name'], 'seed0'),
                                       3: osp.join('/w', kd['name'], 'seed3')})
+
+    def test_dry_run_cli_exits_zero(self):
+        """``--dry-run`` prints the plan and exits 0 (it used to crash with
+        ``KeyError: 'failures'``), writing nothing."""
+        import subprocess
+        import sys
+
+        from .tool_helpers import DEMO_KD, REPO_ROOT
+        with tempfile.TemporaryDirectory() as tmp:
+            work = osp.join(tmp, 'w')
+            proc = subprocess.run(
+                [sys.executable,
+                 osp.join(REPO_ROOT, 'tools/analysis_tools/'
+                          'benchmark_accuracy.py'),
+                 DEMO_KD, '--dry-run', '--work-dir', work],
+                cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
+            self.assertEqual(proc.returncode, 0, proc.stderr[-2000:])
+            self.assertIn('plan:', proc.stdout)
+            self.assertFalse(osp.exists(work))
 
     def test_overrides(self):
         from .tool_helpers import DEMO_KD

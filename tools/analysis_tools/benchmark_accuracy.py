@@ -53,6 +53,8 @@ from mmengine.config import Config, ConfigDict, DictAction  # noqa: E402
 sys.path.insert(0, osp.join(REPO_ROOT, 'tools', 'model_converters'))
 from extract_student import student_config  # noqa: E402
 
+from mmkd_dense.utils.pretrained import disable_imagenet_init  # noqa: E402
+
 __all__ = ['plan_runs', 'run_one', 'summarize', 'format_table', 'main']
 
 TRAIN_SCRIPT = osp.join(REPO_ROOT, 'tools', 'train.py')
@@ -96,8 +98,11 @@ def apply_overrides(cfg: Config,
                     cfg_options: Optional[Dict] = None) -> Config:
     """Point every dataloader/evaluator at ``data_root`` (COCO layout
     ``annotations/instances_{train,val}.json``), shorten the schedule and
-    merge user overrides."""
+    merge user overrides. Backbones start from random initialisation."""
     cfg = copy.deepcopy(cfg)
+    # random init on purpose: every row trains under the embedded demo's
+    # protocol, without ImageNet files (a paper config given here too)
+    disable_imagenet_init(cfg.model)
     if data_root:
         root = data_root.rstrip('/') + '/'
         cfg.data_root = root
@@ -157,8 +162,9 @@ def plan_runs(configs: Sequence[str], seeds: Sequence[int],
     Returns:
         list[dict]: per row ``name``, ``kind`` (teacher/student/kd),
         ``source`` (config path or label), ``cfg`` (Config), ``teacher``
-        (row name of its teacher, kd only) and ``runs``
-        (seed -> run directory).
+        (row name of its teacher, kd only), ``student`` (row name of the
+        no-KD run of its own student, kd only: the baseline of its Δ) and
+        ``runs`` (seed -> run directory).
     """
     rows: List[Dict] = []
     teachers: Dict[str, str] = {}
@@ -185,7 +191,7 @@ def plan_runs(configs: Sequence[str], seeds: Sequence[int],
                              cfg=scfg))
         stem = osp.splitext(osp.basename(path))[0]
         kd_rows.append(dict(name=stem, kind='kd', source=path, cfg=cfg,
-                            teacher=teachers[tkey]))
+                            teacher=teachers[tkey], student=students[skey]))
     if not kd_rows:
         raise SystemExit('no distillation config among the configs given')
     rows += kd_rows
@@ -401,17 +407,27 @@ def summarize(rows: List[Dict], records: Dict[Tuple[str, int], Dict],
             n=len(recs), seeds=[r['seed'] for r in recs], metric=key,
             values=main_vals, mean=mean, std=std, values_50=ap50_vals,
             mean_50=mean50, std_50=std50))
-    students = [s for s in summary if s['kind'] == 'student' and s['n']]
-    base = students[0]['mean'] if students else None
-    for s in summary:
-        if s['n'] and base is not None:
+    # Each method is compared with the no-KD run of its *own* student
+    # (e.g. CID's Light-ML student has its own no-KD row); a teacher row
+    # is compared with the first student.
+    means = {s['name']: s['mean'] for s in summary
+             if s['kind'] == 'student' and s['n']}
+    first_student = next(iter(means.values()), None)
+    for row, s in zip(rows, summary):
+        if not s['n']:
+            continue
+        own = row.get('student') if row['kind'] == 'kd' else None
+        base = means.get(own, first_student)
+        if base is not None:
             s['delta'] = s['mean'] - base
+            s['baseline'] = own if own in means else next(iter(means))
     return summary
 
 
 def format_table(summary: List[Dict]) -> str:
-    """Markdown table: row, kind, n, mAP mean ± std, mAP50, Δ vs student."""
-    lines = ['| run | kind | seeds | mAP | mAP@0.5 | Δ mAP vs student | '
+    """Markdown table: row, kind, n, mAP mean ± std, mAP50, Δ vs the
+    row's own no-KD student."""
+    lines = ['| run | kind | seeds | mAP | mAP@0.5 | Δ mAP vs own student | '
              'config |', '|---|---|---|---|---|---|---|']
     for s in summary:
         if not s['n']:
@@ -420,7 +436,7 @@ def format_table(summary: List[Dict]) -> str:
             continue
         delta = s.get('delta')
         delta = '' if delta is None or s['kind'] == 'student' else \
-            f'{delta:+.2f}'
+            f'{delta:+.2f} (vs {s["baseline"]})'
         lines.append(
             f'| {s["name"]} | {s["kind"]} | {s["n"]} | '
             f'{s["mean"]:.2f} ± {s["std"]:.2f} | '
@@ -495,7 +511,7 @@ def main(argv=None) -> Dict:
         print(f'  {r["name"]:<40} {r["kind"]:<8} seeds {seeds}{extra}')
     if args.dry_run:
         return dict(rows=[{k: v for k, v in r.items() if k != 'cfg'}
-                          for r in rows])
+                          for r in rows], failures=[])
     ensure_demo_data(rows[0]['cfg'], args.demo_data_size)
     os.makedirs(args.work_dir, exist_ok=True)
 
