@@ -8,6 +8,7 @@ and mmrazor's, so a config written in any scope can name our classes with the
 modules that register into it on first lookup.
 """
 from mmengine.registry import DATASETS as MMENGINE_DATASETS
+from mmengine.registry import HOOKS as MMENGINE_HOOKS
 from mmengine.registry import METRICS as MMENGINE_METRICS
 from mmengine.registry import MODELS as MMENGINE_MODELS
 from mmengine.registry import TASK_UTILS as MMENGINE_TASK_UTILS
@@ -29,5 +30,10 @@ TRANSFORMS = Registry(
 METRICS = Registry(
     'metric', parent=MMENGINE_METRICS, scope='mmkd_dense',
     locations=['mmkd_dense.evaluation'])
+HOOKS = Registry(
+    'hook', parent=MMENGINE_HOOKS, scope='mmkd_dense',
+    locations=['mmkd_dense.engine'])
 
-__all__ = ['MODELS', 'TASK_UTILS', 'DATASETS', 'TRANSFORMS', 'METRICS']
+__all__ = [
+    'MODELS', 'TASK_UTILS', 'DATASETS', 'TRANSFORMS', 'METRICS', 'HOOKS'
+]

@@ -143,7 +143,9 @@ def shrink_config(cfg,
              end=max_iters)
     ]
     cfg.default_hooks.checkpoint = dict(
-        type='CheckpointHook', interval=max_iters, by_epoch=False)
+        type=cfg.default_hooks.get('checkpoint', {}).get(
+            'type', 'CheckpointHook'),  # keep the configured (safe) hook
+        interval=max_iters, by_epoch=False)
     cfg.default_hooks.logger = dict(type='LoggerHook', interval=1)
     cfg.log_processor = dict(type='LogProcessor', window_size=1,
                              by_epoch=False)

@@ -13,9 +13,9 @@ from mmengine.logging import print_log
 
 from ..registry import METRICS
 from .dota_merge import merge_patch_detections, parse_patch_name
-from .hbb_map import eval_hbb_map
+from .hbb_map import BOX_CONVENTIONS, box_iou_xyxy, eval_hbb_map
 
-__all__ = ['DOTAHBBMetric']
+__all__ = ['DOTAHBBMetric', 'devkit_batched_nms']
 
 
 @METRICS.register_module()
@@ -32,11 +32,27 @@ class DOTAHBBMetric(BaseMetric):
     difficult = ignored). Images whose name is not a patch name count as
     full images at offset (0, 0).
 
+    By default the comparison reproduces the DOTA_devkit task-2 evaluation
+    (``dota_evaluation_task2.py``): GT coordinates truncated to integers as
+    the devkit parses its label files, VOC "+1 pixel" box areas and
+    intersections, a match only for IoU strictly above ``iou_thr``, the
+    VOC07 11-point AP with the devkit's thresholds, difficult GT ignored
+    (neither TP nor FP, not counted as positives). The patch mAP uses the
+    same rules, and so does the merge NMS (the devkit's ``ResultMerge.py``
+    ``py_cpu_nms``: "+1 pixel" IoU, a box is dropped when its IoU with a
+    kept box of its class is above ``merge_nms_iou_thr``).
+    ``box_convention='continuous'`` gives the previous
+    behaviour (continuous areas, GT as stored, IoU >= ``iou_thr``; mmdet's
+    ``eval_map``). See ``docs/methods.md`` section 7.
+
     Args:
         full_ann_file (str, optional): full-image COCO json; ``None``
             disables the full-image metric.
         iou_thr (float): IoU threshold (DOTA: 0.5).
-        eval_mode (str): ``'11points'`` (DOTA devkit) or ``'area'``.
+        eval_mode (str): ``'11points'`` (DOTA devkit task 2, the
+            default) or ``'area'``.
+        box_convention (str): ``'devkit'`` (default, DOTA_devkit task-2
+            rules) or ``'continuous'`` (see above).
         merge_nms_iou_thr (float, optional): NMS IoU when merging patches
             (DOTA devkit HBB merge uses 0.3); ``None`` disables NMS.
         merge_max_per_img (int, optional): cap on merged boxes per image.
@@ -54,6 +70,7 @@ class DOTAHBBMetric(BaseMetric):
                  full_ann_file: Optional[str] = None,
                  iou_thr: float = 0.5,
                  eval_mode: str = '11points',
+                 box_convention: str = 'devkit',
                  merge_nms_iou_thr: Optional[float] = 0.3,
                  merge_max_per_img: Optional[int] = None,
                  patch_map: bool = True,
@@ -64,12 +81,18 @@ class DOTAHBBMetric(BaseMetric):
         if eval_mode not in ('area', '11points'):
             raise ValueError(f"DOTAHBBMetric eval_mode must be 'area' or "
                              f"'11points', got {eval_mode!r}")
+        if box_convention not in BOX_CONVENTIONS:
+            raise ValueError(
+                f'DOTAHBBMetric box_convention must be one of '
+                f"{BOX_CONVENTIONS} ('devkit': DOTA_devkit task-2 rules, "
+                f"'continuous': mmdet eval_map), got {box_convention!r}")
         if full_ann_file is None and not patch_map:
             raise ValueError('DOTAHBBMetric: set full_ann_file (full-image '
                              'mAP) and/or patch_map=True')
         self.full_ann_file = full_ann_file
         self.iou_thr = iou_thr
         self.eval_mode = eval_mode
+        self.box_convention = box_convention
         self.merge_nms_iou_thr = merge_nms_iou_thr
         self.merge_max_per_img = merge_max_per_img
         self.patch_map = patch_map
@@ -105,7 +128,8 @@ class DOTAHBBMetric(BaseMetric):
             dets = [_per_class(r['bboxes'], r['scores'], r['labels'],
                                num_classes) for r in results]
             out = eval_hbb_map(dets, [r['gt'] for r in results],
-                               num_classes, self.iou_thr, self.eval_mode)
+                               num_classes, self.iou_thr, self.eval_mode,
+                               self.box_convention)
             metrics['patch_mAP'] = out['mAP']
             self._log_table('patch', classes, out)
         if self.full_ann_file is not None:
@@ -127,8 +151,21 @@ class DOTAHBBMetric(BaseMetric):
             stem, x, y = parse_patch_name(r['img_path'])
             patches.append((stem, x, y, r['bboxes'], r['scores'],
                             r['labels']))
-        merged = merge_patch_detections(patches, self.merge_nms_iou_thr,
-                                        self.merge_max_per_img)
+        if self.box_convention == 'devkit':
+            # shift only, then the devkit's "+1 pixel" class-wise NMS
+            merged = merge_patch_detections(patches, None, None)
+            for stem, dets in merged.items():
+                keep = np.arange(len(dets['scores']))
+                if self.merge_nms_iou_thr is not None:
+                    keep = devkit_batched_nms(dets['bboxes'], dets['scores'],
+                                              dets['labels'],
+                                              self.merge_nms_iou_thr)
+                if self.merge_max_per_img is not None:
+                    keep = keep[:self.merge_max_per_img]
+                merged[stem] = {k: v[keep] for k, v in dets.items()}
+        else:
+            merged = merge_patch_detections(patches, self.merge_nms_iou_thr,
+                                            self.merge_max_per_img)
         gts = self._load_full_gt(classes)
         missing = sorted(set(merged) - set(gts))
         if missing:
@@ -149,7 +186,7 @@ class DOTAHBBMetric(BaseMetric):
         dets = [_per_class(merged[s]['bboxes'], merged[s]['scores'],
                            merged[s]['labels'], num_classes) for s in stems]
         out = eval_hbb_map(dets, [gts[s] for s in stems], num_classes,
-                           self.iou_thr, self.eval_mode)
+                           self.iou_thr, self.eval_mode, self.box_convention)
         out['merged'] = merged
         return out
 
@@ -188,7 +225,8 @@ class DOTAHBBMetric(BaseMetric):
 
     def _log_table(self, level: str, classes: Sequence[str],
                    out: Dict) -> None:
-        lines = [f'DOTA HBB {level} AP@{self.iou_thr} ({self.eval_mode}):']
+        lines = [f'DOTA HBB {level} AP@{self.iou_thr} ({self.eval_mode}, '
+                 f'{self.box_convention} boxes):']
         for c, name in enumerate(classes):
             ap = out['ap'][c]
             ap_text = 'n/a' if np.isnan(ap) else f'{ap:.4f}'
@@ -203,3 +241,38 @@ def _per_class(bboxes: np.ndarray, scores: np.ndarray, labels: np.ndarray,
     dets = np.concatenate([bboxes.reshape(-1, 4),
                            scores.reshape(-1, 1)], axis=1)
     return [dets[labels == c] for c in range(num_classes)]
+
+
+def devkit_batched_nms(bboxes: np.ndarray, scores: np.ndarray,
+                       labels: np.ndarray, iou_thr: float) -> np.ndarray:
+    """Class-wise greedy NMS as the DOTA devkit's HBB merge does it.
+
+    ``ResultMerge.py`` (``mergebyrec`` -> ``py_cpu_nms``) works on one class
+    file at a time: boxes in descending score, each kept box drops the
+    later ones whose "+1 pixel" IoU with it is above ``iou_thr``.
+
+    Args:
+        bboxes (np.ndarray): ``(n, 4)`` xyxy.
+        scores (np.ndarray): ``(n,)``.
+        labels (np.ndarray): ``(n,)`` class of each box.
+        iou_thr (float): suppression threshold (devkit: 0.3).
+
+    Returns:
+        np.ndarray: kept indices, by descending score (ties in input
+        order).
+    """
+    bboxes = np.asarray(bboxes, dtype=np.float64).reshape(-1, 4)
+    scores = np.asarray(scores, dtype=np.float64).reshape(-1)
+    labels = np.asarray(labels).reshape(-1)
+    keep = []
+    for label in np.unique(labels):
+        idx = np.nonzero(labels == label)[0]
+        idx = idx[np.argsort(-scores[idx], kind='stable')]
+        iou = box_iou_xyxy(bboxes[idx], bboxes[idx], offset=1.0)
+        alive = np.ones(len(idx), dtype=bool)
+        for i in range(len(idx)):
+            if alive[i]:
+                keep.append(idx[i])
+                alive[i + 1:] &= iou[i, i + 1:] <= iou_thr
+    keep = np.asarray(keep, dtype=np.int64)
+    return keep[np.argsort(-scores[keep], kind='stable')]
