@@ -51,7 +51,7 @@ PYEOF
 }
 
 # ---------------------------------------------------------------- fast path
-if [[ $WITH_TEST == 1 ]] && ! have pytest pywt cityscapesscripts; then NEED_TEST=1; else NEED_TEST=0; fi
+if [[ $WITH_TEST == 1 ]] && ! have pytest pywt cityscapesscripts onnx onnxruntime; then NEED_TEST=1; else NEED_TEST=0; fi
 if [[ $NEED_TEST == 0 ]] && "$PY" -m mmkd_dense.utils.check_install --quiet >/dev/null 2>&1; then
   say "environment already complete"
   "$PY" -m mmkd_dense.utils.check_install

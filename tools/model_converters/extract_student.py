@@ -25,15 +25,11 @@ Usage::
         [--out-config OUT_CONFIG]
 """
 import argparse
-import copy
 import datetime
 import os
 import os.path as osp
-import pickle
 import sys
-import types
-from collections import OrderedDict
-from typing import Dict, Optional, Tuple
+from typing import Dict, Optional
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 if REPO_ROOT not in sys.path:
@@ -41,166 +37,23 @@ if REPO_ROOT not in sys.path:
 
 import mmkd_dense  # noqa: E402,F401  (compat shims before mmrazor imports)
 import torch  # noqa: E402
-from mmengine.config import Config, ConfigDict  # noqa: E402
+from mmengine.config import Config  # noqa: E402
+
+# the student-extraction logic lives in the package (shared with
+# tools/deployment); re-exported here for the scripts that import it
+from mmkd_dense.deployment.checkpoint import (  # noqa: E402
+    STUDENT_PREFIX, extract_student_state_dict, load_distill_checkpoint,
+    student_config)
 
 __all__ = [
     'STUDENT_PREFIX', 'extract_student_state_dict', 'student_config',
     'extract_student', 'load_distill_checkpoint', 'main'
 ]
 
-#: Prefix of the student's weights in mmrazor algorithms.
-STUDENT_PREFIX = 'architecture.'
-
 #: Top-level checkpoint entries that refer to the distillation model's
 #: parameters or training state and are dropped.
 _DROPPED_ENTRIES = ('optimizer', 'param_schedulers', 'message_hub',
                     'amp_loss_scaler')
-
-
-def extract_student_state_dict(state_dict: Dict) -> Tuple[OrderedDict, Dict]:
-    """Keep the ``architecture.*`` entries, without the prefix.
-
-    Args:
-        state_dict (dict): the distillation model's state dict.
-
-    Returns:
-        tuple[OrderedDict, dict]: the student state dict and, per dropped
-        top-level prefix (``teacher``, ``distiller``, ...), how many
-        entries were dropped.
-    """
-    student: OrderedDict = OrderedDict()
-    dropped: Dict[str, int] = {}
-    for key, value in state_dict.items():
-        if key.startswith(STUDENT_PREFIX):
-            student[key[len(STUDENT_PREFIX):]] = value
-        else:
-            head = key.split('.', 1)[0]
-            dropped[head] = dropped.get(head, 0) + 1
-    if not student:
-        raise KeyError(
-            'the checkpoint has no "architecture.*" weights: it is not a '
-            'distillation checkpoint (or the student is already extracted). '
-            f'Top-level prefixes found: {sorted(dropped)}.')
-    return student, dropped
-
-
-def _mentions_mmkd_dense(obj) -> bool:
-    if isinstance(obj, dict):
-        return any(_mentions_mmkd_dense(v) for v in obj.values())
-    if isinstance(obj, (list, tuple)):
-        return any(_mentions_mmkd_dense(v) for v in obj)
-    return isinstance(obj, str) and obj.startswith('mmkd_dense.')
-
-
-def student_config(cfg: Config) -> Config:
-    """The plain-detector config of a distillation config's student.
-
-    Args:
-        cfg (Config): a distillation config (``model.architecture`` set).
-
-    Returns:
-        Config: a copy with ``model = model.architecture`` and the
-        distillation-only settings reset.
-    """
-    from mmkd_dense.models.algorithms import resolve_detector_cfg
-    if 'architecture' not in cfg.model:
-        raise KeyError('model.architecture is missing: this is not a '
-                       'distillation config (nothing to extract).')
-    cfg = copy.deepcopy(cfg)
-    student = resolve_detector_cfg(
-        copy.deepcopy(cfg.model.architecture), 'model.architecture')
-    if 'cfg_path' in student:
-        raise ValueError(
-            'model.architecture uses cfg_path (mmrazor hub config); write '
-            'the student model dict into the config to extract it.')
-    cfg.model = ConfigDict(student)
-    cfg.val_cfg = ConfigDict(type='ValLoop')
-    if 'test_cfg' in cfg and 'Distill' in str(cfg.test_cfg.get('type', '')):
-        cfg.test_cfg = ConfigDict(type='TestLoop')
-    for key in ('teacher_ckpt', ):
-        cfg.pop(key, None)
-    hooks = cfg.get('custom_hooks', None)
-    if hooks:
-        cfg.custom_hooks = [
-            h for h in hooks if 'distill' not in str(h.get('type', '')).lower()
-        ]
-    optim = cfg.get('optim_wrapper', None)
-    if optim and optim.get('paramwise_cfg', {}).get('custom_keys'):
-        keys = optim.paramwise_cfg.custom_keys
-        optim.paramwise_cfg.custom_keys = {
-            (k[len(STUDENT_PREFIX):] if k.startswith(STUDENT_PREFIX) else k):
-            v
-            for k, v in keys.items()
-        }
-    if _mentions_mmkd_dense(cfg.model) and 'mmkd_dense' not in str(
-            cfg.get('custom_imports', {})):
-        cfg.custom_imports = dict(imports=['mmkd_dense'],
-                                  allow_failed_imports=False)
-    return cfg
-
-
-class _CheckpointUnpickler(pickle.Unpickler):
-    """Unpickler that only builds what an mmengine checkpoint holds.
-
-    Used when torch's weights-only loader refuses a checkpoint saved by
-    mmengine's ``Runner``: its ``message_hub`` pickles ``HistoryBuffer``
-    statistics methods as ``getattr(HistoryBuffer, 'min')``, and
-    ``builtins.getattr`` is not allow-listed. Here ``getattr`` is replaced
-    by a function that only returns those statistics methods, and every
-    other global must be one of the types mmengine writes.
-    """
-
-    _ALLOWED_MODULES = ('collections', 'numpy', 'numpy.dtypes',
-                        'numpy.core.multiarray', 'numpy._core.multiarray',
-                        '_codecs', 'torch._utils', 'torch',
-                        'mmengine.logging.history_buffer')
-    _ALLOWED_NAMES = {
-        'collections': {'OrderedDict', 'defaultdict'},
-        'numpy': {'dtype', 'ndarray'},
-        'numpy.core.multiarray': {'_reconstruct', 'scalar'},
-        'numpy._core.multiarray': {'_reconstruct', 'scalar'},
-        '_codecs': {'encode'},
-        'torch._utils': {'_rebuild_tensor_v2', '_rebuild_parameter'},
-        'mmengine.logging.history_buffer': {'HistoryBuffer'},
-    }
-
-    def find_class(self, module: str, name: str):
-        if module in ('builtins', '__builtin__') and name == 'getattr':
-            return _history_buffer_getattr
-        if module == 'numpy.dtypes' and name.endswith('DType'):
-            return super().find_class(module, name)
-        if module == 'torch' and (name.endswith('Storage')
-                                  or name in ('device', 'Size')):
-            return super().find_class(module, name)
-        if name in self._ALLOWED_NAMES.get(module, ()):
-            return super().find_class(module, name)
-        raise pickle.UnpicklingError(
-            f'{module}.{name} is not something an mmengine checkpoint '
-            'holds; refusing to load it.')
-
-
-def _history_buffer_getattr(obj, name: str):
-    from mmengine.logging.history_buffer import HistoryBuffer
-    if obj is HistoryBuffer and name in ('min', 'max', 'current', 'mean'):
-        return getattr(obj, name)
-    raise pickle.UnpicklingError(f'getattr({obj!r}, {name!r}) refused')
-
-
-_checkpoint_pickle = types.SimpleNamespace(
-    Unpickler=_CheckpointUnpickler, load=pickle.load,
-    __name__='extract_student_checkpoint_pickle')
-
-
-def load_distill_checkpoint(path: str) -> Dict:
-    """Load a checkpoint on CPU: torch's weights-only loader first (with
-    the ``mmkd_dense.compat`` allow-list), else a restricted unpickler that
-    also accepts the ``HistoryBuffer`` statistics of mmengine's message
-    hub (never an arbitrary global)."""
-    try:
-        return torch.load(path, map_location='cpu', weights_only=True)
-    except pickle.UnpicklingError:
-        return torch.load(path, map_location='cpu', weights_only=False,
-                          pickle_module=_checkpoint_pickle)
 
 
 def extract_student(config: str,
