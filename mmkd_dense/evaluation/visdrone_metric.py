@@ -2,7 +2,7 @@
 """VisDrone2019-DET evaluation (COCO-style, up to 500 detections)."""
 import contextlib
 import io
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 from mmengine.evaluator import BaseMetric
@@ -39,6 +39,11 @@ class VisDroneMetric(BaseMetric):
     """
 
     default_prefix: Optional[str] = 'visdrone'
+    #: (key, IoU) of the single-threshold APs reported after ``AP``
+    ap_ious: Tuple[Tuple[str, float], ...] = (('AP50', 0.5), ('AP75', 0.75))
+    #: benchmark name (log line) and the converter that writes ``ann_file``
+    benchmark: str = 'VisDrone-DET'
+    converter: str = 'visdrone2coco.py'
 
     def __init__(self,
                  ann_file: str,
@@ -84,7 +89,7 @@ class VisDroneMetric(BaseMetric):
         missing = [c for c in classes if c.lower() not in name_to_cat]
         if missing:
             raise ValueError(f'{self.ann_file} has no category {missing}; '
-                             'use the json written by visdrone2coco.py')
+                             f'use the json written by {self.converter}')
         cat_ids = [name_to_cat[c.lower()] for c in classes]
         dets = []
         for r in results:
@@ -95,10 +100,11 @@ class VisDroneMetric(BaseMetric):
                 dets.append(dict(image_id=r['img_id'],
                                  category_id=cat_ids[int(label)], bbox=box,
                                  score=float(score)))
-        keys = ['AP', 'AP50', 'AP75'] + [f'AR{m}' for m in self.max_dets]
+        keys = ['AP'] + [k for k, _ in self.ap_ious] + \
+            [f'AR{m}' for m in self.max_dets]
         if not dets:
-            print_log('VisDroneMetric: no detections at all; every metric '
-                      'is 0.', logger='current')
+            print_log(f'{type(self).__name__}: no detections at all; every '
+                      'metric is 0.', logger='current')
             return {k: 0.0 for k in keys}
         with contextlib.redirect_stdout(log):
             coco_dt = coco.loadRes(dets)
@@ -114,13 +120,13 @@ class VisDroneMetric(BaseMetric):
         recall = ev.eval['recall']  # (T, K, A, M)
         iou_thrs = ev.params.iouThrs
         out = dict(AP=_mean_valid(precision[:, :, :, 0, -1]))
-        for name, thr in (('AP50', 0.5), ('AP75', 0.75)):
+        for name, thr in self.ap_ious:
             hit = np.nonzero(np.isclose(iou_thrs, thr))[0]
             out[name] = _mean_valid(precision[hit[0], :, :, 0, -1]) \
                 if len(hit) else -1.0
         for m_idx, m in enumerate(self.max_dets):
             out[f'AR{m}'] = _mean_valid(recall[:, :, 0, m_idx])
-        print_log('VisDrone-DET: ' + ', '.join(
+        print_log(f'{self.benchmark}: ' + ', '.join(
             f'{k} {v:.4f}' for k, v in out.items()), logger='current')
         return out
 

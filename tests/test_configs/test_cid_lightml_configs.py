@@ -19,7 +19,9 @@ DETECTORS = sorted(
 
 
 def num_classes_of(path: str) -> int:
-    # VisDrone and the embedded digits demo have 10 classes, COCO 80
+    # VisDrone and the embedded digits demo have 10 classes, UAVDT 3, COCO 80
+    if path.endswith('_uavdt.py'):
+        return 3
     return 10 if path.endswith(('_visdrone.py', '_digits.py')) else 80
 
 
