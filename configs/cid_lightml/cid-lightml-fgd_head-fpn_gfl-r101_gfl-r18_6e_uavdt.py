@@ -5,8 +5,8 @@
 # Same losses as cid-lightml-fgd_head-fpn_gfl-r101_gfl-r18_15e_visdrone.py
 # (a test keeps the distillers equal).
 #   1. python tools/train.py configs/detectors/gfl/gfl_r101_fpn_6e_uavdt.py
-#   2. python tools/train.py {this config} \
-#        --cfg-options model.teacher_ckpt=work_dirs/gfl_r101_fpn_6e_uavdt/epoch_6.pth
+#   2. python tools/train.py {this config} --cfg-options \
+#        model.teacher_ckpt=work_dirs/gfl_r101_fpn_6e_uavdt/epoch_6.pth
 _base_ = ['./cid-lightml_head_gfl-r101_gfl-r18_6e_uavdt.py']
 
 # FGD GFL defaults (alpha, beta, gamma, lambda) = (1e-3, 5e-4, 5e-4, 5e-6)

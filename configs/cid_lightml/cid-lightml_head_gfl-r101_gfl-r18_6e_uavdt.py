@@ -5,8 +5,8 @@
 # (recorders, L_CID and its weights) is the one of
 # cid-lightml_head_gfl-r101_gfl-r18_15e_visdrone.py; a test keeps them equal.
 #   1. python tools/train.py configs/detectors/gfl/gfl_r101_fpn_6e_uavdt.py
-#   2. python tools/train.py {this config} \
-#        --cfg-options model.teacher_ckpt=work_dirs/gfl_r101_fpn_6e_uavdt/epoch_6.pth
+#   2. python tools/train.py {this config} --cfg-options \
+#        model.teacher_ckpt=work_dirs/gfl_r101_fpn_6e_uavdt/epoch_6.pth
 _base_ = ['../detectors/gfl/gfl-lightml_r18_fpn_6e_uavdt.py']
 
 teacher_ckpt = 'work_dirs/gfl_r101_fpn_6e_uavdt/epoch_6.pth'

@@ -33,13 +33,13 @@ CID = 'configs/cid_lightml/'
 DETECTORS = [DET + 'gfl_r18_fpn_6e_uavdt.py',
              DET + 'gfl_r101_fpn_6e_uavdt.py',
              DET + 'gfl-lightml_r18_fpn_6e_uavdt.py']
+FGD = 'configs/baselines/fgd/fgd_fpn_gfl-r101_gfl-r18_6e_uavdt.py'
 DISTILL = {
     CID + 'cid-lightml_head_gfl-r101_gfl-r18_6e_uavdt.py':
     CID + 'cid-lightml_head_gfl-r101_gfl-r18_15e_visdrone.py',
     CID + 'cid-lightml-fgd_head-fpn_gfl-r101_gfl-r18_6e_uavdt.py':
     CID + 'cid-lightml-fgd_head-fpn_gfl-r101_gfl-r18_15e_visdrone.py',
-    'configs/baselines/fgd/fgd_fpn_gfl-r101_gfl-r18_6e_uavdt.py':
-    'configs/baselines/fgd/fgd_fpn_gfl-r101_gfl-r50_1x_coco.py',
+    FGD: 'configs/baselines/fgd/fgd_fpn_gfl-r101_gfl-r50_1x_coco.py',
 }
 RESNET = {18: 'resnet18-f37072fd.pth', 101: 'resnet101-63fe2227.pth'}
 
@@ -127,7 +127,7 @@ class TestUAVDTConfigs(unittest.TestCase):
         lightml = _cfg(CID + 'cid-lightml_head_gfl-r101_gfl-r18_6e_uavdt.py')
         self.assertEqual(_student(lightml).bbox_head.type,
                          'mmkd_dense.LightMLGFLHead')
-        fgd = _cfg('configs/baselines/fgd/fgd_fpn_gfl-r101_gfl-r18_6e_uavdt.py')
+        fgd = _cfg(FGD)
         self.assertEqual(_student(fgd).bbox_head.type, 'GFLHead')
 
 
@@ -151,8 +151,7 @@ class TestUAVDTConfigsTrain(unittest.TestCase):
     """Detector and FGD configs (the CID ones: test_cid_lightml_configs)."""
 
 
-for _path in DETECTORS + ['configs/baselines/fgd/'
-                          'fgd_fpn_gfl-r101_gfl-r18_6e_uavdt.py']:
+for _path in DETECTORS + [FGD]:
     _stem = osp.splitext(osp.basename(_path))[0].replace('-', '_')
     setattr(TestUAVDTConfigsTrain, f'test_train_2_iters_{_stem}',
             _make_train_test(_path))

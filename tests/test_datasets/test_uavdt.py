@@ -90,7 +90,8 @@ class TestUAVDTReader(unittest.TestCase):
     def test_sequence_lists(self):
         self.assertEqual(len(UAVDT_TRAIN_SEQUENCES), 30)
         self.assertEqual(len(UAVDT_TEST_SEQUENCES), 20)
-        self.assertFalse(set(UAVDT_TRAIN_SEQUENCES) & set(UAVDT_TEST_SEQUENCES))
+        self.assertFalse(
+            set(UAVDT_TRAIN_SEQUENCES) & set(UAVDT_TEST_SEQUENCES))
         listing = osp.join(self.tmp.name, 'seqs.txt')
         with open(listing, 'w') as f:
             f.write('# my split\nM0203\n\nM0101  # comment\nM0203\n')

@@ -5,8 +5,6 @@ import os.path as osp
 import tempfile
 import unittest
 
-import torch
-
 import mmkd_dense  # noqa: F401
 from mmkd_dense.datasets.converters.uavdt import (UAVDT_CLASSES,
                                                   convert_uavdt_split)

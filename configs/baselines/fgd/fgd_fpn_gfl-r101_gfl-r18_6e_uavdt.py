@@ -4,8 +4,8 @@
 # for configs/cid_lightml/*_6e_uavdt.py (same pair, plain GFL R18 student).
 # FGD settings as fgd_fpn_gfl-r101_gfl-r50_1x_coco.py (GFL defaults).
 #   1. python tools/train.py configs/detectors/gfl/gfl_r101_fpn_6e_uavdt.py
-#   2. python tools/train.py {this config} \
-#        --cfg-options model.teacher_ckpt=work_dirs/gfl_r101_fpn_6e_uavdt/epoch_6.pth
+#   2. python tools/train.py {this config} --cfg-options \
+#        model.teacher_ckpt=work_dirs/gfl_r101_fpn_6e_uavdt/epoch_6.pth
 _base_ = ['../../detectors/gfl/gfl_r18_fpn_6e_uavdt.py']
 
 teacher_ckpt = 'work_dirs/gfl_r101_fpn_6e_uavdt/epoch_6.pth'
