@@ -15,6 +15,7 @@ from torch import Tensor, nn
 from mmkd_dense.registry import MODELS
 from mmkd_dense.structures import DistillBatchContext
 from ..utils.cid_weights import cid_fg_bg_masks, cid_weights
+from ..utils.precision import float32_forward
 
 __all__ = ['CIDWeightedFeatureLoss']
 
@@ -26,8 +27,10 @@ class _CIDMaskContext:
     """A view of a batch context whose FGD-style masks are CID masks.
 
     Every attribute is the wrapped context's, except that ``cached()``
-    answers the ``fgd_masks`` key (used by ``fgd_masks()``, hence by
-    ``FGDLoss``, ``LSFILoss`` and any loss built on that helper) with
+    answers the ``fgd_masks`` keys ``('fgd_masks', (H, W), device,
+    area_mode)`` (used by ``fgd_masks()``, hence by ``FGDLoss``,
+    ``LSFILoss`` and any loss built on that helper; the box-size
+    ``area_mode`` does not apply to CID masks) with
     :func:`cid_fg_bg_masks`.
     """
 
@@ -41,7 +44,7 @@ class _CIDMaskContext:
         return getattr(self._base, name)
 
     def cached(self, key: Hashable, build: Callable[[], Any]) -> Any:
-        if isinstance(key, tuple) and len(key) == 3 and \
+        if isinstance(key, tuple) and len(key) >= 3 and \
                 key[0] == FGD_MASK_KEY:
             self.used = True
             return self._provider(tuple(key[1]), key[2])
@@ -78,6 +81,10 @@ class CIDWeightedFeatureLoss(nn.Module):
         offset (float): cell-centre offset in strides. Defaults to 0.5.
         expand (float): CID box enlargement. Defaults to 1.5.
         min_half (float): minimum enlarged half-size in strides.
+
+    Mixed precision: the wrapper and the wrapped loss run in float32 under
+    autocast or with float16/bfloat16 inputs (so a wrapped loss that is not
+    AMP-safe itself, e.g. ``mmrazor.PKDLoss``, is protected too).
     """
 
     def __init__(self,
@@ -111,6 +118,7 @@ class CIDWeightedFeatureLoss(nn.Module):
                 f'(with a batch_context argument), but '
                 f'{type(self.loss).__name__} has none; use mode="feature".')
 
+    @float32_forward
     def forward(self, preds_S: Tensor, preds_T: Tensor,
                 batch_context: DistillBatchContext) -> Tensor:
         """Run the wrapped loss with CID region weighting.

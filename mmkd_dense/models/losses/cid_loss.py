@@ -16,6 +16,7 @@ from torch import Tensor, nn
 from mmkd_dense.registry import MODELS
 from mmkd_dense.structures import DistillBatchContext
 from ..utils.cid_weights import cid_weights
+from ..utils.precision import autocast_disabled, to_float32
 
 __all__ = ['CIDLoss', 'kd_quality_focal_loss', 'distribution_kl',
            'giou_loss', 'prior_grid_of']
@@ -155,6 +156,10 @@ class CIDLoss(nn.Module):
         head (str): attribute of both detectors holding the dense head.
             Defaults to ``'bbox_head'``.
         loss_weight (float): global weight. Defaults to 1.0.
+
+    Mixed precision: the teacher head runs under the caller's autocast;
+    both heads' outputs are cast to float32 and the KD terms (KL, box
+    decoding, GIoU) run with autocast disabled, so the loss is float32.
     """
 
     def __init__(self,
@@ -225,8 +230,19 @@ class CIDLoss(nn.Module):
         head_s = getattr(student, self.head)
         teacher_outs = self._teacher_outputs(teacher_feats, batch_context,
                                              head_s)
-        cls_s, box_s = student_outs[0], student_outs[1]
-        cls_t, box_t = teacher_outs[0], teacher_outs[1]
+        with autocast_disabled():
+            return self._loss(
+                to_float32((student_outs[0], student_outs[1])),
+                to_float32((teacher_outs[0], teacher_outs[1])), head_s,
+                batch_context)
+
+    def _loss(self, student_outs: Sequence[List[Tensor]],
+              teacher_outs: Sequence[List[Tensor]], head_s: nn.Module,
+              batch_context: DistillBatchContext) -> Tensor:
+        """``L_CID`` from the (float32) class and box outputs of both
+        heads, each a list over levels."""
+        cls_s, box_s = student_outs
+        cls_t, box_t = teacher_outs
         if len(cls_s) != len(cls_t):
             raise ValueError(
                 f'student head has {len(cls_s)} levels, teacher head '

@@ -13,6 +13,7 @@ from torch import Tensor, nn
 from mmkd_dense.registry import MODELS
 from mmkd_dense.structures import DistillBatchContext
 from ..utils.cid_weights import cid_point_weights
+from ..utils.precision import autocast_disabled, to_float32
 from .cid_loss import distribution_kl, giou_loss
 
 __all__ = ['CIDRoILoss']
@@ -46,6 +47,10 @@ class CIDRoILoss(nn.Module):
         min_half (float): minimum enlarged half-size in strides of the
             finest RoI level. Defaults to 1.0.
         loss_weight (float): global weight. Defaults to 1.0.
+
+    Mixed precision: the teacher RoI head runs under the caller's
+    autocast; the logits and deltas of both are cast to float32 and the KL,
+    decoding and GIoU run with autocast disabled, so the loss is float32.
     """
 
     def __init__(self,
@@ -100,7 +105,17 @@ class CIDRoILoss(nn.Module):
                 f'{tuple(student_reg.shape)} vs teacher '
                 f'{tuple(teacher_cls.shape)}/{tuple(teacher_reg.shape)}; '
                 'use the same num_classes and reg_class_agnostic.')
+        with autocast_disabled():
+            return self._loss(
+                *to_float32((student_cls, student_reg, teacher_cls,
+                             teacher_reg, rois)),
+                roi_head_s, batch_context)
 
+    def _loss(self, student_cls: Tensor, student_reg: Tensor,
+              teacher_cls: Tensor, teacher_reg: Tensor, rois: Tensor,
+              roi_head_s: nn.Module,
+              batch_context: DistillBatchContext) -> Tensor:
+        """The weighted KD sum from (float32) RoI outputs."""
         boxes, box_image = batch_context.flat_gt_bboxes(rois.device)
         min_stride = float(
             min(roi_head_s.bbox_roi_extractor.featmap_strides))

@@ -9,6 +9,7 @@ from mmkd_dense.registry import MODELS
 from mmkd_dense.structures import DistillBatchContext
 from ..utils.disw import disw_for_context
 from ..utils.feature_align import resize_to
+from ..utils.precision import float32_forward
 
 __all__ = ['DISWFeatureLoss']
 
@@ -39,6 +40,11 @@ class DISWFeatureLoss(nn.Module):
         student_channels (int, optional): with ``teacher_channels``, adds a
             1x1 conv on the student when they differ.
         teacher_channels (int, optional): see above.
+
+    Mixed precision: runs in float32 (``align`` conv included) under
+    autocast or with float16/bfloat16 inputs; the DISW increments
+    ``1 / |b|`` would be rounded away next to the background 1 in half
+    precision, and squared differences of large features overflow float16.
     """
 
     def __init__(self,
@@ -62,6 +68,7 @@ class DISWFeatureLoss(nn.Module):
                 and student_channels != teacher_channels):
             self.align = nn.Conv2d(student_channels, teacher_channels, 1)
 
+    @float32_forward
     def forward(self, preds_S: Tensor, preds_T: Tensor,
                 batch_context: DistillBatchContext) -> Tensor:
         """Compute the weighted distance.
@@ -84,7 +91,7 @@ class DISWFeatureLoss(nn.Module):
                 f'{preds_T.shape[1]}; set student_channels/teacher_channels '
                 'of DISWFeatureLoss or map the student through a connector.')
         preds_S = resize_to(preds_S, preds_T)
-        diff = (preds_S - preds_T).float()  # DISW is float32 (AMP too)
+        diff = preds_S - preds_T  # float32 (see float32_forward)
         if self.distance == 'mse':
             dist = diff**2
         elif self.distance == 'l1':

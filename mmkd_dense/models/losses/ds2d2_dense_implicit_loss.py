@@ -16,6 +16,7 @@ from mmkd_dense.structures import DistillBatchContext
 from ..detectors.hf_amplifier_detector import load_amplifier_head
 from ..utils.haar_wavelet import high_frequency
 from ..utils.iteration_interval import IterationInterval
+from ..utils.precision import autocast_disabled, to_float32
 
 __all__ = [
     'DS2D2DenseImplicitLoss', 'kd_quality_focal_loss', 'dense_kd_targets',
@@ -243,6 +244,11 @@ class DS2D2DenseImplicitLoss(nn.Module):
         interval_offset (int): first iteration (``< interval``) on which
             the loss is computed; give the two amplifiers offsets 0 and 1
             to alternate them. Defaults to 0.
+
+    Mixed precision: the amplifier head runs under the caller's autocast
+    (like any head); its outputs are cast to float32 and the box decoding,
+    GIoU (box areas in pixels overflow float16) and KD sums run with
+    autocast disabled, so the loss is float32.
     """
 
     def __init__(self,
@@ -324,7 +330,15 @@ class DS2D2DenseImplicitLoss(nn.Module):
                 feats_t = tuple(high_frequency(f) for f in feats_t)
             outs_t = head(tuple(f.detach() for f in feats_t))
         outs_s = head(feats_s)
+        with autocast_disabled():
+            return self._loss(to_float32(outs_s), to_float32(outs_t), head,
+                              feats_s, student_head, batch_context, scale)
 
+    def _loss(self, outs_s: Sequence, outs_t: Sequence, head: nn.Module,
+              feats_s: Sequence[Tensor], student_head: nn.Module,
+              batch_context: DistillBatchContext, scale: float) -> Tensor:
+        """KD-QFL + GIoU from the amplifier's (float32) outputs on the
+        student and teacher features."""
         sizes = tuple(tuple(f.shape[-2:]) for f in feats_s)
         device = feats_s[0].device
         targets = batch_context.cached(

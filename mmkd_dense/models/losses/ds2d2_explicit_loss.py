@@ -14,6 +14,7 @@ from mmkd_dense.registry import MODELS
 from mmkd_dense.structures import DistillBatchContext
 from ..utils.disw import disw_levels_for_context
 from ..utils.haar_wavelet import haar_dwt2d
+from ..utils.precision import float32_forward
 
 __all__ = ['DS2D2ExplicitLoss']
 
@@ -49,6 +50,11 @@ class DS2D2ExplicitLoss(nn.Module):
         loss_weight_hf (float): ``w_HF``. Defaults to 1e-5.
         weight_type (str): ``'disw'`` (default) or ``'none'`` (uniform
             weight 1; ablation).
+
+    Mixed precision: the loss (adapter and DWT included) runs in float32
+    under autocast or with float16/bfloat16 inputs: the DISW increments
+    (``1 / #cells``) would be rounded away next to the background 1, and
+    squared band differences of large features overflow float16.
     """
 
     def __init__(self,
@@ -67,6 +73,7 @@ class DS2D2ExplicitLoss(nn.Module):
         self.loss_weight_hf = loss_weight_hf
         self.weight_type = weight_type
 
+    @float32_forward
     def level_losses(self, preds_S: Features, preds_T: Features,
                      batch_context: DistillBatchContext
                      ) -> Tuple[Tensor, Tensor]:
@@ -94,10 +101,10 @@ class DS2D2ExplicitLoss(nn.Module):
             ll_s, hb_s = haar_dwt2d(adapted)
             with torch.no_grad():
                 ll_t, hb_t = haar_dwt2d(feat_t.detach())
-            # float32 even under AMP: the DISW increments (1 / #cells) must
-            # not be rounded away next to the background 1
-            sq_ll = (ll_s - ll_t).float()**2  # (N, C, H2, W2)
-            sq_hb = (hb_s - hb_t).float()**2  # (N, C, 3, H2, W2)
+            # float32 even under AMP (float32_forward): the DISW increments
+            # (1 / #cells) must not be rounded away next to the background 1
+            sq_ll = (ll_s - ll_t)**2  # (N, C, H2, W2)
+            sq_hb = (hb_s - hb_t)**2  # (N, C, 3, H2, W2)
             if weight is not None:
                 sq_ll = sq_ll * weight  # W: (N, 1, H2, W2), float32
                 sq_hb = sq_hb * weight.unsqueeze(2)
@@ -105,6 +112,7 @@ class DS2D2ExplicitLoss(nn.Module):
             loss_hf = loss_hf + sq_hb.mean()
         return loss_ll, loss_hf
 
+    @float32_forward
     def forward(self, preds_S: Features, preds_T: Features,
                 batch_context: DistillBatchContext) -> Tensor:
         """Compute the explicit-stream loss.

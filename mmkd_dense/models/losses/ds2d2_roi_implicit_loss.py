@@ -16,6 +16,7 @@ from mmkd_dense.structures import DistillBatchContext
 from ..detectors.hf_amplifier_detector import load_amplifier_head
 from ..utils.haar_wavelet import high_frequency
 from ..utils.iteration_interval import IterationInterval
+from ..utils.precision import autocast_disabled, to_float32
 
 __all__ = ['DS2D2RoIImplicitLoss', 'sample_student_rois']
 
@@ -120,6 +121,10 @@ class DS2D2RoIImplicitLoss(nn.Module):
             iteration, as the reference. A speed option, not in the paper.
         interval_offset (int): first iteration (``< interval``) on which
             the loss is computed. Defaults to 0.
+
+    Mixed precision: the amplifier's RoI head runs under the caller's
+    autocast; its class logits and deltas are cast to float32 and the KL
+    and L1 terms run with autocast disabled, so the loss is float32.
     """
 
     def __init__(self,
@@ -217,9 +222,17 @@ class DS2D2RoIImplicitLoss(nn.Module):
             res_t = head._bbox_forward(tuple(f.detach() for f in feats_t),
                                        rois)
         res_s = head._bbox_forward(feats_s, rois)
-        cls_s, reg_s = res_s['cls_score'], res_s['bbox_pred']
-        cls_t, reg_t = res_t['cls_score'], res_t['bbox_pred']
+        with autocast_disabled():
+            return self._loss(
+                *to_float32((res_s['cls_score'], res_s['bbox_pred'],
+                             res_t['cls_score'], res_t['bbox_pred'])),
+                student, avg_factor, scale)
 
+    def _loss(self, cls_s: Tensor, reg_s: Tensor, cls_t: Tensor,
+              reg_t: Tensor, student: nn.Module, avg_factor: float,
+              scale: float) -> Tensor:
+        """``scale * loss_weight * (L_cls + L_reg)`` from the (float32)
+        RoI outputs ``(R, K+1)`` / ``(R, 4K)`` of student and teacher."""
         temp = self.temperature
         kl = F.kl_div(F.log_softmax(cls_s / temp, dim=1),
                       F.softmax(cls_t / temp, dim=1),

@@ -9,8 +9,9 @@ from torch import Tensor, nn
 
 from mmkd_dense.registry import MODELS
 from mmkd_dense.structures import DistillBatchContext
-from ..utils import (GlobalContextBlock, channel_attention, fgd_masks,
-                     resize_to, spatial_attention)
+from ..utils import (AREA_MODES, GlobalContextBlock, channel_attention,
+                     fgd_masks, float32_forward, resize_to,
+                     spatial_attention)
 
 __all__ = ['FGDLoss']
 
@@ -27,10 +28,20 @@ class FGDLoss(nn.Module):
     - ``L_att = (sum|a_c^S - a_c^T| + sum|a_s^S - a_s^T|) / N``
     - ``L_global = sum((GC_S(S) - GC_T(T))^2) / N``
 
+    ``M_fg = max over boxes of 1 / (h_b * w_b)`` with the box size counted
+    as the reference code does by default (``area_mode='reference'``: a box
+    touching the right/bottom border also counts the cell row/column just
+    past the map, the unclipped ``ceil(x2') - floor(x1') + 1``);
+    ``area_mode='clipped'`` counts only the cells on the map.
+
     Deviation from the reference code: boxes are mapped to the feature map
     through the padded batch input shape (the frame the feature is computed
     from) rather than each image's unpadded ``img_shape``; they coincide when
     there is no padding.
+
+    Mixed precision: the whole loss (``align`` conv and GcBlocks included)
+    runs in float32 under autocast or with float16/bfloat16 inputs (sums
+    over ``C*H*W`` values overflow float16) and returns a float32 loss.
 
     Args:
         student_channels (int): C of the student feature.
@@ -42,6 +53,9 @@ class FGDLoss(nn.Module):
         gamma_fgd (float): attention weight. Defaults to 1e-3.
         lambda_fgd (float): global weight. Defaults to 5e-6.
         with_global (bool): add the GcBlock global term. Defaults to True.
+        area_mode (str): ``'reference'`` (the FGD code's box-size count,
+            default) or ``'clipped'``; see
+            :data:`~mmkd_dense.models.utils.AREA_MODES`.
     """
 
     def __init__(self,
@@ -52,8 +66,13 @@ class FGDLoss(nn.Module):
                  beta_fgd: float = 5e-4,
                  gamma_fgd: float = 1e-3,
                  lambda_fgd: float = 5e-6,
-                 with_global: bool = True) -> None:
+                 with_global: bool = True,
+                 area_mode: str = 'reference') -> None:
         super().__init__()
+        if area_mode not in AREA_MODES:
+            raise ValueError(f'FGDLoss.area_mode must be one of {AREA_MODES}'
+                             f', got "{area_mode}".')
+        self.area_mode = area_mode
         self.temp = temp
         self.alpha_fgd = alpha_fgd
         self.beta_fgd = beta_fgd
@@ -68,6 +87,7 @@ class FGDLoss(nn.Module):
             self.context_student = GlobalContextBlock(teacher_channels)
             self.context_teacher = GlobalContextBlock(teacher_channels)
 
+    @float32_forward
     def forward(self, preds_S: Tensor, preds_T: Tensor,
                 batch_context: DistillBatchContext) -> Tensor:
         """Compute the FGD loss of one level.
@@ -78,7 +98,7 @@ class FGDLoss(nn.Module):
             batch_context (DistillBatchContext): GT boxes and input shape.
 
         Returns:
-            Tensor: scalar loss.
+            Tensor: scalar float32 loss.
         """
         preds_T = preds_T.detach()
         if self.align is not None:
@@ -91,7 +111,7 @@ class FGDLoss(nn.Module):
         preds_S = resize_to(preds_S, preds_T)
         n = preds_T.shape[0]
         fg, bg = fgd_masks(batch_context, tuple(preds_T.shape[-2:]),
-                           preds_T.device)
+                           preds_T.device, self.area_mode)
 
         s_att_t = spatial_attention(preds_T, self.temp)  # (N, H, W)
         c_att_t = channel_attention(preds_T, self.temp)  # (N, C)

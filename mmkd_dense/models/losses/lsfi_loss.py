@@ -15,7 +15,8 @@ from torch.autograd.function import once_differentiable
 
 from mmkd_dense.registry import MODELS
 from mmkd_dense.structures import DistillBatchContext
-from ..utils import channel_attention, fgd_masks, resize_to, spatial_attention
+from ..utils import (AREA_MODES, channel_attention, fgd_masks,
+                     float32_forward, resize_to, spatial_attention)
 
 __all__ = ['LSFILoss', 'LSFIStudentFunction']
 
@@ -43,7 +44,14 @@ class LSFILoss(nn.Module):
 
     With ``pool_sizes=(1,)`` (or ``multi_scale=False``) the value equals
     :class:`~mmkd_dense.models.losses.FGDLoss` with ``with_global=False``
-    and the same ``temp/alpha/beta/gamma``.
+    and the same ``temp/alpha/beta/gamma/area_mode`` (LSFI keeps
+    ``area_mode='clipped'`` by default, FGD defaults to the FGD code's
+    ``'reference'`` count; they differ only for boxes touching the
+    right/bottom border).
+
+    Mixed precision: the loss (and :class:`LSFIStudentFunction`) runs in
+    float32 under autocast or with float16/bfloat16 inputs (the per-pixel
+    channel sum overflows float16) and returns a float32 loss.
 
     Default weights (FGD's, per detector family):
 
@@ -71,6 +79,9 @@ class LSFILoss(nn.Module):
             ``pool_sizes`` says (exact FGD spatial attention).
             Defaults to True.
         loss_weight (float): overall multiplier. Defaults to 1.0.
+        area_mode (str): box size in ``M_fg``: ``'clipped'`` (cells on the
+            map, default) or ``'reference'`` (FGD code's unclipped count);
+            see :data:`~mmkd_dense.models.utils.AREA_MODES`.
     """
 
     def __init__(self,
@@ -81,8 +92,13 @@ class LSFILoss(nn.Module):
                  gamma: float = 5e-4,
                  pool_sizes: Sequence[int] = (1, 3, 5),
                  multi_scale: bool = True,
-                 loss_weight: float = 1.0) -> None:
+                 loss_weight: float = 1.0,
+                 area_mode: str = 'clipped') -> None:
         super().__init__()
+        if area_mode not in AREA_MODES:
+            raise ValueError(f'LSFILoss.area_mode must be one of '
+                             f'{AREA_MODES}, got "{area_mode}".')
+        self.area_mode = area_mode
         if temp <= 0:
             raise ValueError(f'LSFILoss.temp must be > 0, got {temp}.')
         pool_sizes = tuple(int(k) for k in pool_sizes) if multi_scale \
@@ -125,6 +141,7 @@ class LSFILoss(nn.Module):
             magnitude.mean(dim=(2, 3), keepdim=True), self.temp)
         return a_s, a_c
 
+    @float32_forward
     def forward(self, preds_S: Tensor, preds_T: Tensor,
                 batch_context: DistillBatchContext) -> Tensor:
         """Compute ``L_fi + L_att`` of one level.
@@ -158,7 +175,7 @@ class LSFILoss(nn.Module):
         preds_S = resize_to(preds_S, preds_T)
         n = preds_T.shape[0]
         fg, bg = fgd_masks(batch_context, tuple(preds_T.shape[-2:]),
-                           preds_T.device)  # (N, H, W) each
+                           preds_T.device, self.area_mode)  # (N, H, W) each
 
         with torch.no_grad():
             a_s_t, a_c_t = self.attentions(preds_T)

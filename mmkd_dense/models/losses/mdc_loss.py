@@ -17,7 +17,7 @@ from torch import Tensor, nn
 from torch.autograd.function import once_differentiable
 
 from mmkd_dense.registry import MODELS
-from ..utils import resize_to
+from ..utils import float32_forward, resize_to
 
 __all__ = ['MDCLoss', 'MDCLossFunction', 'gaussian_blur']
 
@@ -50,6 +50,11 @@ class MDCLoss(nn.Module):
     gradient, channel blocks, nothing but the inputs kept for backward);
     :meth:`standardize` and :meth:`ssim_map` are the plain-autograd
     definitions it is tested against.
+
+    Mixed precision: :meth:`terms` and :meth:`forward` run in float32 under
+    autocast or with float16/bfloat16 inputs (the SSIM gradient divides by
+    ``B1*B2``, about 9e-8 on a flat region, whose inverse overflows
+    float16) and return float32 losses.
 
     Args:
         lambda_g (float): weight of the global Pearson term; 0 disables it.
@@ -158,6 +163,7 @@ class MDCLoss(nn.Module):
         per_channel = feat.shape[0] * feat.shape[2] * feat.shape[3]
         return max(1, self.block_elements // per_channel)
 
+    @float32_forward
     def terms(self, preds_S: Tensor,
               preds_T: Tensor) -> Tuple[Tensor, Tensor]:
         """The unweighted ``(L_pcc, L_ssim)`` of one level (a term whose
@@ -187,6 +193,7 @@ class MDCLoss(nn.Module):
                                      self.ssim_on_standardized,
                                      self._block_channels(preds_S))
 
+    @float32_forward
     def forward(self, preds_S: Tensor, preds_T: Tensor) -> Tensor:
         """``L = lambda_g * L_pcc + lambda_l * L_ssim`` of one level.
 

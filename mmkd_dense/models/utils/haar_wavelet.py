@@ -24,6 +24,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from .precision import float32_forward
+
 __all__ = ['haar_kernels', 'haar_dwt2d', 'high_frequency', 'pad_to_even']
 
 # rows: LL, band 0, band 1, band 2; each a 2x2 filter [[a, b], [c, d]].
@@ -76,6 +78,7 @@ def haar_dwt2d(x: Tensor) -> Tuple[Tensor, Tensor]:
     return out[:, :, 0], out[:, :, 1:]
 
 
+@float32_forward
 def high_frequency(feat: Tensor) -> Tensor:
     """DS2D2 high-frequency map ``HF(F)``: the sum of the three Haar detail
     bands, bilinearly upsampled back to the input size.
@@ -87,11 +90,15 @@ def high_frequency(feat: Tensor) -> Tensor:
     ``F.interpolate(..., size=(H, W), mode='bilinear',
     align_corners=False)``.
 
+    Computed in float32 (a float16/bfloat16 input is cast up, autocast is
+    off inside): the map is a difference of neighbouring values, which
+    half precision resolves only to ~1e-3 of their magnitude.
+
     Args:
         feat (Tensor): ``(N, C, H, W)``.
 
     Returns:
-        Tensor: ``(N, C, H, W)``.
+        Tensor: ``(N, C, H, W)`` (float32 for a half-precision input).
     """
     if feat.dim() != 4:
         raise ValueError(f'high_frequency expects (N, C, H, W), got shape '

@@ -203,6 +203,30 @@ class TestLSFIProperties(unittest.TestCase):
             LSFILoss(pool_sizes=())
         with self.assertRaisesRegex(ValueError, 'temp'):
             LSFILoss(temp=0.)
+        with self.assertRaisesRegex(ValueError, 'area_mode'):
+            LSFILoss(area_mode='unclipped')
+
+    def test_area_mode_on_border_boxes(self):
+        """LSFI keeps the clipped box-size count by default; with
+        ``area_mode`` set alike it equals FGD (no global term) also for a
+        box reaching the right/bottom border, where the counts differ."""
+        ctx = context([[[40, 30, 96, 80]], [[0, 0, 24, 16]]],
+                      input_shape=(80, 96))
+        kwargs = dict(temp=0.5, alpha=1e-3, beta=5e-4, gamma=5e-4)
+        fgd_kwargs = dict(temp=0.5, alpha_fgd=1e-3, beta_fgd=5e-4,
+                          gamma_fgd=5e-4, with_global=False)
+        values = {}
+        for mode in ('clipped', 'reference'):
+            values[mode] = LSFILoss(pool_sizes=(1, ), area_mode=mode,
+                                    **kwargs)(self.s, self.t, ctx)
+            fgd = FGDLoss(8, 8, area_mode=mode, **fgd_kwargs)(self.s,
+                                                              self.t, ctx)
+            self.assertAlmostEqual(values[mode].item(), fgd.item(),
+                                   places=6)
+        default = LSFILoss(pool_sizes=(1, ), **kwargs)(self.s, self.t, ctx)
+        self.assertEqual(default.item(), values['clipped'].item())
+        self.assertGreater(abs(values['clipped'] - values['reference']),
+                           1e-6)
 
     def test_registered(self):
         loss = MODELS.build(dict(type='mmkd_dense.LSFILoss', alpha=2e-3))

@@ -23,6 +23,22 @@ def loop_fgd_mask(boxes, index, num_images, input_shape, hw):
     return mask
 
 
+def loop_fgd_mask_reference(boxes, index, num_images, input_shape, hw):
+    """Per-box loop of the FGD authors' code: the area comes from the
+    unclipped cell extent, the slice is clipped by Python slicing."""
+    h, w = hw
+    mask = torch.zeros(num_images, h, w)
+    for (x1, y1, x2, y2), i in zip(boxes.tolist(), index.tolist()):
+        c1 = math.floor(x1 * w / input_shape[1])
+        c2 = math.ceil(x2 * w / input_shape[1])
+        r1 = math.floor(y1 * h / input_shape[0])
+        r2 = math.ceil(y2 * h / input_shape[0])
+        area = 1.0 / ((r2 + 1 - r1) * (c2 + 1 - c1))
+        region = mask[i, r1:r2 + 1, c1:c2 + 1]
+        mask[i, r1:r2 + 1, c1:c2 + 1] = torch.clamp(region, min=area)
+    return mask
+
+
 class TestFGDMasks(unittest.TestCase):
 
     def test_hand_built_case(self):
@@ -62,6 +78,45 @@ class TestFGDMasks(unittest.TestCase):
                                  (4, 4))[0]
         self.assertTrue(torch.allclose(fg[3, 3], torch.tensor(1 / 1.)))
         self.assertEqual(int((fg > 0).sum()), 1)
+
+
+class TestFGDMaskAreaModes(unittest.TestCase):
+
+    def test_box_beyond_border_reference_area(self):
+        # x, y cells 3..8 unclipped: 6 x 6 = 36; only cell (3, 3) exists
+        boxes = torch.tensor([[24., 24., 64., 64.]])
+        fg = fgd_foreground_mask(boxes, torch.tensor([0]), 1, (32, 32),
+                                 (4, 4), area_mode='reference')[0]
+        self.assertAlmostEqual(fg[3, 3].item(), 1 / 36, places=7)
+        self.assertEqual(int((fg > 0).sum()), 1)
+
+    def test_border_box_counts_cell_past_the_map(self):
+        # [4, 0, 16, 16] on a 16x16 input, 4x4 map: ceil(16/4) = 4 is one
+        # column and one row past the map -> 4 x 5 = 20 cells (clipped: 12)
+        boxes = torch.tensor([[4., 0., 16., 16.]])
+        index = torch.tensor([0])
+        ref = fgd_foreground_mask(boxes, index, 1, (16, 16), (4, 4),
+                                  area_mode='reference')[0]
+        clipped = fgd_foreground_mask(boxes, index, 1, (16, 16), (4, 4))[0]
+        self.assertAlmostEqual(ref[0, 1].item(), 1 / 20, places=7)
+        self.assertAlmostEqual(clipped[0, 1].item(), 1 / 12, places=7)
+        self.assertTrue(torch.equal(ref > 0, clipped > 0))
+
+    def test_reference_mode_matches_loop(self):
+        torch.manual_seed(1)
+        xy = torch.rand(60, 2) * 300
+        boxes = torch.cat([xy, xy + 4 + torch.rand(60, 2) * 200], dim=1)
+        index = torch.randint(0, 3, (60,))
+        for hw in [(40, 50), (20, 25), (5, 7), (1, 2)]:
+            vec = fgd_foreground_mask(boxes, index, 3, (320, 400), hw,
+                                      area_mode='reference')
+            ref = loop_fgd_mask_reference(boxes, index, 3, (320, 400), hw)
+            self.assertTrue(torch.allclose(vec, ref), hw)
+
+    def test_invalid_area_mode(self):
+        with self.assertRaisesRegex(ValueError, "area_mode.*'clipped'"):
+            fgd_foreground_mask(torch.zeros(1, 4), torch.zeros(1).long(), 1,
+                                (8, 8), (2, 2), area_mode='exact')
 
 
 class TestAttention(unittest.TestCase):
