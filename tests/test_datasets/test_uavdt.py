@@ -236,6 +236,18 @@ class TestUAVDTConverter(unittest.TestCase):
         self.assertEqual(stats['sequences'], 1)
         self.assertEqual(len(_load(self.out)['images']), 4)
 
+    def test_unreadable_frame(self):
+        first = osp.join(self.dirs['img_dir'], 'M0203', 'img000001.jpg')
+        with open(first, 'wb') as f:
+            f.write(b'not a jpeg')
+        with self.assertRaises(BadInputError) as ctx:
+            self._convert(('M0101', 'M0203'))
+        self.assertEqual((ctx.exception.kind, ctx.exception.path),
+                         ('unreadable image', first))
+        stats = self._convert(('M0101', 'M0203'), on_bad_input='skip')
+        self.assertEqual(stats['skipped'], {'unreadable image': 1})
+        self.assertEqual(stats['images'], 4)
+
     def test_never_writes_over_inputs(self):
         before = file_digest(self.root)
         for inside in (osp.join(self.dirs['img_dir'], 'M0101', 'a.json'),
@@ -327,8 +339,18 @@ class TestUAVDTDefaultSplitAndDataset(unittest.TestCase):
         from mmengine.config import Config
         from mmengine.registry import DATASETS, init_default_scope
         init_default_scope('mmdet')
-        cfg = Config.fromfile(
-            osp.join(REPO, 'configs/_base_/datasets/uavdt.py'))
+        path = osp.join(REPO, 'configs/_base_/datasets/uavdt.py')
+        with open(path) as f:
+            text = f.read()
+        for bad in ('torchvision://', 'http://', 'https://', 'mmdet::'):
+            self.assertNotIn(bad, text)
+        cfg = Config.fromfile(path)
+        # swappable like the other dataset bases (docs/datasets.md)
+        for key in ('dataset_type', 'data_root', 'backend_args',
+                    'train_pipeline', 'test_pipeline', 'train_dataloader',
+                    'val_dataloader', 'test_dataloader', 'val_evaluator',
+                    'test_evaluator'):
+            self.assertIn(key, cfg)
         self.assertEqual(cfg.metainfo.classes, UAVDT_CLASSES)
         for key in ('train_dataloader', 'val_dataloader'):
             ds_cfg = cfg[key].dataset

@@ -301,7 +301,8 @@ def convert_uavdt_split(root: str,
       line are kept as images without objects.
 
     The frame size is read once per sequence (first kept frame; UAVDT
-    frames of a sequence share one size). Boxes sticking out of the frame
+    frames of a sequence share one size; an unreadable first frame is bad
+    input for the whole sequence). Boxes sticking out of the frame
     are clipped to it (counted as ``clipped``); boxes that do not overlap
     the frame, malformed lines, unknown categories and GT lines of frames
     without an image are bad input: they raise :class:`BadInputError`
@@ -362,7 +363,14 @@ def convert_uavdt_split(root: str,
                            f'no img######.jpg frame (with frame_step '
                            f'{frame_step}) in sequence {seq}')
             continue
-        width, height = _frame_size(osp.join(seq_dir, frames[kept[0]]))
+        first = osp.join(seq_dir, frames[kept[0]])
+        try:
+            width, height = _frame_size(first)
+        except (OSError, ValueError) as e:  # PIL: not an image / truncated
+            handler.report('unreadable image', first, None,
+                           f'cannot read the frame size of sequence {seq} '
+                           f'({e}); the whole sequence is skipped')
+            continue
         gt = read_uavdt_gt(gt_path, handler)
         if osp.isfile(ign_path):
             ign = read_uavdt_ignore(ign_path, handler)
