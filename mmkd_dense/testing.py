@@ -8,13 +8,16 @@ import copy
 import json
 import os
 import os.path as osp
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from mmkd_dense.utils.pretrained import disable_imagenet_init
+
 __all__ = [
     'make_tiny_coco', 'shrink_config', 'build_model_from_cfg',
-    'run_dummy_train_steps', 'COCO_CLASSES_FIRST'
+    'run_dummy_train_steps', 'COCO_CLASSES_FIRST',
+    'make_torchvision_resnet_state_dict'
 ]
 
 #: The first COCO category names with their ids in :func:`make_tiny_coco`.
@@ -103,7 +106,10 @@ def shrink_config(cfg,
     The model, losses and distiller are left exactly as configured.
     ``num_classes`` (if given) is set on every head of the student and
     teacher dicts that has one (a teacher or student given as
-    ``dict(cfg_file=...)`` is expanded first).
+    ``dict(cfg_file=...)`` is expanded first). Every backbone (student,
+    teacher, amplifier) starts from random initialisation: the ImageNet
+    ``Pretrained`` inits of paper configs are switched off, so tests never
+    need (or download) the weight files.
     """
     cfg = copy.deepcopy(cfg)
     cfg.work_dir = work_dir
@@ -162,6 +168,8 @@ def shrink_config(cfg,
     if num_classes is not None:
         _expand_cfg_file_models(cfg.model)
         set_num_classes(cfg.model, num_classes)
+    # random init on purpose: tests must not need the ImageNet files
+    disable_imagenet_init(cfg.model)
     return cfg
 
 
@@ -197,6 +205,8 @@ def build_model_from_cfg(cfg, drop_teacher_ckpt: bool = True):
     model_cfg = copy.deepcopy(cfg.model)
     if drop_teacher_ckpt and 'teacher_ckpt' in model_cfg:
         model_cfg.teacher_ckpt = None
+        if str(model_cfg.get('type', '')).endswith('GTAwareDistill'):
+            model_cfg.allow_random_teacher = True  # on purpose (tests)
     scope = cfg.get('default_scope', 'mmdet')
     if DefaultScope.get_current_instance() is None:
         init_default_scope(scope)
@@ -242,3 +252,30 @@ def run_dummy_train_steps(model,
         optimizer.step()
         history.append(record)
     return history
+
+
+def make_torchvision_resnet_state_dict(depth: int = 18,
+                                       seed: int = 0) -> Dict[str, Any]:
+    """A random ResNet state dict with torchvision's key names (what
+    ``resnet{depth}-*.pth`` holds), for tests of the loading path.
+
+    mmdet's pytorch-style ResNet uses torchvision's module names
+    (``conv1``, ``bn1``, ``layer1.0.conv1``, ``layer1.0.downsample.0``,
+    ...); torchvision adds the ImageNet classifier ``fc`` (1000 classes).
+    """
+    import torch
+    from mmdet.models.backbones import ResNet
+    torch.manual_seed(seed)
+    net = ResNet(depth=depth)
+    net.init_weights()
+    state = {k: v.clone() for k, v in net.state_dict().items()
+             if not k.endswith('num_batches_tracked')}
+    for k, v in state.items():
+        if 'running_var' in k:
+            state[k] = v.uniform_(0.5, 1.5)
+        elif 'running_mean' in k or ('bn' in k and k.endswith('bias')):
+            state[k] = v.normal_(0, 0.1)
+    channels = 512 * (1 if depth < 50 else 4)
+    state['fc.weight'] = torch.randn(1000, channels) * 0.01
+    state['fc.bias'] = torch.zeros(1000)
+    return state

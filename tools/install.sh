@@ -9,8 +9,13 @@
 # mmcv 2.1.0 is built from its sdist with ops against the installed torch
 # (CUDA ops when torch has CUDA and nvcc is present) and the wheel is cached
 # in $MMKD_CACHE (default ~/.cache/mmkd_dense) keyed by torch/python/CUDA.
+# Every pip install is constrained (-c) to the versions CI tested,
+# requirements/constraints.txt (refresh: bash tools/update_constraints.sh);
+# they are skipped, with a note, on a Python older than the file's
+# "requires-python" line. torch itself is pinned by MMKD_TORCH_SPEC.
 # Knobs: MMKD_TORCH_SPEC (default torch==2.13.0), MMKD_CACHE, MAX_JOBS,
-#        TORCH_CUDA_ARCH_LIST (e.g. "9.0" to build only sm_90).
+#        TORCH_CUDA_ARCH_LIST (e.g. "9.0" to build only sm_90),
+#        MMKD_CONSTRAINTS (constraints file; empty: install unpinned).
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -19,7 +24,7 @@ WITH_TEST=0
 for arg in "$@"; do
   case "$arg" in
     --test) WITH_TEST=1 ;;
-    -h|--help) sed -n 2,15p "$0"; exit 0 ;;
+    -h|--help) sed -n 2,19p "$0"; exit 0 ;;
     *) echo "install.sh: unknown argument '$arg' (use --test or --help)" >&2; exit 2 ;;
   esac
 done
@@ -43,6 +48,20 @@ CACHE="${MMKD_CACHE:-$HOME/.cache/mmkd_dense}"
 mkdir -p "$CACHE"
 CONSTRAINTS="$CACHE/constraints.txt"
 
+# ---------------------------------------------------------------- pins
+# PINS: "-c <file>" for every pip call (empty array: unpinned).
+PIN_FILE="${MMKD_CONSTRAINTS-$REPO/requirements/constraints.txt}"
+PINS=()
+if [[ -n "$PIN_FILE" ]]; then
+  [[ -f "$PIN_FILE" ]] || { echo "install.sh: MMKD_CONSTRAINTS=$PIN_FILE does not exist" >&2; exit 2; }
+  FLOOR=$(sed -n 's/^# requires-python: >=\([0-9.]*\).*/\1/p' "$PIN_FILE" | head -n1)
+  if [[ -z "$FLOOR" ]] || "$PY" -c "import sys; sys.exit(sys.version_info[:2] < tuple(map(int, '$FLOOR'.split('.'))))"; then
+    PINS=(-c "$PIN_FILE"); say "pinning dependencies to $PIN_FILE"
+  else
+    say "NOTE: $("$PY" -V) is older than $FLOOR, which the tested versions in $PIN_FILE need: installing unpinned"
+  fi
+fi
+
 have() { "$PY" - "$@" <<'PYEOF' >/dev/null 2>&1
 import importlib, sys
 for name in sys.argv[1:]:
@@ -63,17 +82,17 @@ if ! have torch; then
   SPEC="${MMKD_TORCH_SPEC:-torch==2.13.0}"
   if command -v nvidia-smi >/dev/null 2>&1; then
     say "installing $SPEC (GPU machine)"
-    "${PIP[@]}" install "$SPEC"
+    "${PIP[@]}" install "$SPEC" ${PINS[@]+"${PINS[@]}"}
   else
     # A CPU machine must get a CPU build: prefer a local (find-links) wheel,
     # then the PyTorch CPU index; never the default (CUDA) PyPI build.
     say "installing $SPEC (CPU build)"
-    if "${PIP[@]}" install -q --no-deps --no-index "$SPEC" 2>/dev/null; then
-      # torch itself is now satisfied: this only resolves its dependencies
-      "${PIP[@]}" install -q "$SPEC"
-    else
-      "${PIP[@]}" install "$SPEC" --index-url https://download.pytorch.org/whl/cpu
+    if ! "${PIP[@]}" install -q --no-deps --no-index "$SPEC" 2>/dev/null; then
+      "${PIP[@]}" install --no-deps "$SPEC" --index-url https://download.pytorch.org/whl/cpu
     fi
+    # torch itself is now satisfied: this only resolves its dependencies
+    # (from the default index, where the pinned versions live)
+    "${PIP[@]}" install -q "$SPEC" ${PINS[@]+"${PINS[@]}"}
   fi
 fi
 TORCH_VER=$("$PY" -c 'import torch; print(torch.__version__.split("+")[0])')
@@ -83,15 +102,16 @@ PYTAG=$("$PY" -c 'import sys; print(f"cp{sys.version_info[0]}{sys.version_info[1
 say "torch $TORCH_VER ($TORCH_CUDA) kept as installed"
 # Hold torch and setuptools (<82 keeps pkg_resources for mmcv and mmengine).
 printf 'torch==%s\nsetuptools>=77.0.3,<82\n' "$TORCH_VER" > "$CONSTRAINTS"
+C=(-c "$CONSTRAINTS" ${PINS[@]+"${PINS[@]}"})
 
 # ---------------------------------------------------------------- plain deps
 say "installing build tools and runtime dependencies"
-"${PIP[@]}" install -q -c "$CONSTRAINTS" "setuptools>=77.0.3,<82" wheel ninja
-"${PIP[@]}" install -q -c "$CONSTRAINTS" -r requirements/runtime.txt
+"${PIP[@]}" install -q "${C[@]}" "setuptools>=77.0.3,<82" wheel ninja
+"${PIP[@]}" install -q "${C[@]}" -r requirements/runtime.txt
 if [[ $WITH_TEST == 1 ]]; then
   say "installing test dependencies"
-  "${PIP[@]}" install -q -c "$CONSTRAINTS" -r requirements/tests.txt
-  "${PIP[@]}" install -q --no-deps -r requirements/optional.txt
+  "${PIP[@]}" install -q "${C[@]}" -r requirements/tests.txt
+  "${PIP[@]}" install -q --no-deps "${C[@]}" -r requirements/optional.txt
 fi
 
 # ---------------------------------------------------------------- mmcv 2.1.0
@@ -129,8 +149,8 @@ fi
 # ---------------------------------------------------------------- OpenMMLab
 # --no-deps: their metadata would otherwise let pip swap torch or mmcv.
 say "installing mmengine 0.10.7, mmdet 3.3.0, mmrazor 1.0.0 and mmkd_dense"
-"${PIP[@]}" install -q --no-deps mmengine==0.10.7 mmdet==3.3.0 mmrazor==1.0.0
-"${PIP[@]}" install -q --no-deps --no-build-isolation -e "$REPO"
+"${PIP[@]}" install -q --no-deps "${C[@]}" mmengine==0.10.7 mmdet==3.3.0 mmrazor==1.0.0
+"${PIP[@]}" install -q --no-deps --no-build-isolation "${C[@]}" -e "$REPO"
 
 # ---------------------------------------------------------------- check
 say "checking the installation"

@@ -7,5 +7,8 @@ _base_ = ['./cid-lightml_head_gfl-r101_gfl-r18_15e_visdrone.py']
 
 model = dict(
     architecture=dict(
-        backbone=dict(depth=50),
+        backbone=dict(
+            depth=50,
+            init_cfg=dict(checkpoint='https://download.pytorch.org/models/'
+                          'resnet50-0676ba61.pth')),
         neck=dict(in_channels=[256, 512, 1024, 2048])))

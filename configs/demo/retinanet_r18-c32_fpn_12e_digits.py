@@ -5,7 +5,10 @@ _base_ = [
 ]
 model = dict(
     backbone=dict(depth=18, base_channels=32, frozen_stages=-1,
-                  norm_eval=False),
+                  norm_eval=False,
+                  # random init on purpose (no ImageNet file for a 32-ch
+                  # ResNet); every demo/digits config inherits this
+                  init_cfg=None),
     neck=dict(in_channels=[32, 64, 128, 256], out_channels=64, num_outs=3,
               add_extra_convs=False),
     bbox_head=dict(

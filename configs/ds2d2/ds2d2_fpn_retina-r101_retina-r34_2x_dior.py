@@ -16,4 +16,7 @@ _base_ = ['./ds2d2_fpn_retina-r101_retina-r18_2x_dior.py']
 # configs/detectors/retinanet/retinanet_r34_fpn_2x_dior.py.
 model = dict(
     architecture=dict(
-        backbone=dict(depth=34)))
+        backbone=dict(
+            depth=34,
+            init_cfg=dict(checkpoint='https://download.pytorch.org/models/'
+                          'resnet34-b627a593.pth'))))

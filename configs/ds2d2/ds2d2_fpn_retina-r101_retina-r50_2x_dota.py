@@ -15,5 +15,8 @@ _base_ = ['./ds2d2_fpn_retina-r101_retina-r18_2x_dota.py']
 # configs/detectors/retinanet/retinanet_r50_fpn_2x_dota.py.
 model = dict(
     architecture=dict(
-        backbone=dict(depth=50),
+        backbone=dict(
+            depth=50,
+            init_cfg=dict(checkpoint='https://download.pytorch.org/models/'
+                          'resnet50-0676ba61.pth')),
         neck=dict(in_channels=[256, 512, 1024, 2048])))

@@ -82,7 +82,10 @@ def preflight_check(cfg, dry_run: bool = True,
     from mmkd_dense.models.algorithms import check_teacher_ckpt
     from mmkd_dense.models.distillers import DistillConfigError
     from mmkd_dense.utils.dummy_batch import make_dummy_batch
+    from mmkd_dense.utils.pretrained import check_pretrained_weights
 
+    # ImageNet backbone files in the torch hub cache (downloaded if online)
+    check_pretrained_weights(cfg)
     _check_data_files(cfg)
     model_cfg = copy.deepcopy(cfg.model)
     try:

@@ -14,6 +14,7 @@ from mmkd_dense.models.detectors import HFAmplifierDetector
 from mmkd_dense.models.losses import (DS2D2DenseImplicitLoss,
                                       DS2D2ExplicitLoss, DS2D2RoIImplicitLoss)
 from mmkd_dense.testing import build_model_from_cfg, run_dummy_train_steps
+from mmkd_dense.utils.pretrained import expected_imagenet_checkpoint
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DEMO_CONFIGS = sorted(glob.glob(osp.join(ROOT, 'configs/ds2d2/*_digits.py')))
@@ -93,7 +94,10 @@ class TestDS2D2ConfigFiles(unittest.TestCase):
                 self.assertEqual(cfg.model.backbone.depth, depth)
                 self.assertEqual(cfg.model.neck.in_channels[0],
                                  64 if depth < 50 else 256)
-                self.assertIsNone(cfg.model.backbone.init_cfg)
+                # ImageNet file of this depth (configs/_base_/models)
+                self.assertEqual(
+                    cfg.model.backbone.init_cfg.checkpoint,
+                    expected_imagenet_checkpoint(cfg.model.backbone))
                 self.assertEqual(cfg.train_cfg.max_epochs, 24)
                 self.assertEqual(cfg.param_scheduler[0].end, 500)
                 self.assertEqual(cfg.param_scheduler[0].start_factor, 0.001)

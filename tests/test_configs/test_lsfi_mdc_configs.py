@@ -17,6 +17,7 @@ import mmkd_dense  # noqa: F401
 from mmkd_dense.models.connectors import FeatureAdapter
 from mmkd_dense.models.losses import LSFILoss, MDCLoss
 from mmkd_dense.testing import build_model_from_cfg, run_dummy_train_steps
+from mmkd_dense.utils.pretrained import expected_imagenet_checkpoint
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIGS = sorted(glob.glob(osp.join(ROOT, 'configs/lsfi_mdc/*.py')))
@@ -82,7 +83,10 @@ class TestLSFIMDCConfigFiles(unittest.TestCase):
                              path)
             depth = 101 if '_r101_' in path else 50
             self.assertEqual(cfg.model.backbone.depth, depth, path)
-            self.assertIsNone(cfg.model.backbone.init_cfg, path)
+            # ImageNet file of this depth (configs/_base_/models)
+            self.assertEqual(cfg.model.backbone.init_cfg.checkpoint,
+                             expected_imagenet_checkpoint(cfg.model.backbone),
+                             path)
             self.assertEqual(cfg.train_dataloader.dataset.type,
                              'RepeatDataset')
             self.assertEqual(cfg.train_dataloader.dataset.times,

@@ -86,11 +86,14 @@ def build_model(cfg: Config, device: str = 'cpu') -> nn.Module:
     The teacher checkpoint (and any other ``*_ckpt`` of the model config
     whose file is missing, e.g. a DS2D2 amplifier) is not loaded:
     benchmarks and FLOP counts do not need trained weights; tools that need
-    them load a checkpoint explicitly afterwards.
+    them load a checkpoint explicitly afterwards. Backbones are switched to
+    random init, so ``init_weights()`` reads no ImageNet file.
     """
     from mmkd_dense.testing import build_model_from_cfg
+    from mmkd_dense.utils.pretrained import disable_imagenet_init
     cfg = copy.deepcopy(cfg)
     drop_missing_checkpoints(cfg.model)
+    disable_imagenet_init(cfg.model)  # nor ImageNet files (init_weights)
     model = build_model_from_cfg(cfg)
     return model.to(device)
 

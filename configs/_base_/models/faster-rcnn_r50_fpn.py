@@ -1,4 +1,5 @@
-# Faster R-CNN R50-FPN (mmdet 3.3 settings), no pretrained download.
+# Faster R-CNN R50-FPN (mmdet 3.3 settings), ImageNet-pretrained backbone
+# (train from scratch: --cfg-options model.backbone.init_cfg=None).
 model = dict(
     _scope_='mmdet',
     type='FasterRCNN',
@@ -17,7 +18,14 @@ model = dict(
         norm_cfg=dict(type='BN', requires_grad=True),
         norm_eval=True,
         style='pytorch',
-        init_cfg=None),
+        # ImageNet weights of mmdet's torchvision://resnet50, named by the
+        # plain URL (mmengine/hub/torchvision_0.12.json) so torchvision is
+        # not imported; cached in $TORCH_HOME/hub/checkpoints. Children
+        # that change the depth set the matching file.
+        init_cfg=dict(
+            type='Pretrained',
+            checkpoint='https://download.pytorch.org/models/'
+            'resnet50-0676ba61.pth')),
     neck=dict(
         type='FPN',
         in_channels=[256, 512, 1024, 2048],

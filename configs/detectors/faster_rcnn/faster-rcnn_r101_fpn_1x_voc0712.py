@@ -1,4 +1,8 @@
 # Copyright (c) mmkd_dense contributors. All rights reserved.
 # Faster R-CNN R101-FPN, PASCAL VOC 07+12 (20 classes; test on VOC2007 test, 11-point mAP@0.5).
 _base_ = './faster-rcnn_r50_fpn_1x_voc0712.py'
-model = dict(backbone=dict(depth=101))
+model = dict(
+    backbone=dict(
+        depth=101,
+        init_cfg=dict(checkpoint='https://download.pytorch.org/models/'
+                      'resnet101-63fe2227.pth')))

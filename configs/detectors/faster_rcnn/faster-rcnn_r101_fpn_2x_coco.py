@@ -1,2 +1,6 @@
 _base_ = './faster-rcnn_r50_fpn_2x_coco.py'
-model = dict(backbone=dict(depth=101))
+model = dict(
+    backbone=dict(
+        depth=101,
+        init_cfg=dict(checkpoint='https://download.pytorch.org/models/'
+                      'resnet101-63fe2227.pth')))

@@ -1,4 +1,8 @@
 # Faster R-CNN R18-FPN on VisDrone (drone protocol). No-KD baseline.
 _base_ = './faster-rcnn_r50_fpn_15e_visdrone.py'
 model = dict(
-    backbone=dict(depth=18), neck=dict(in_channels=[64, 128, 256, 512]))
+    backbone=dict(
+        depth=18,
+        init_cfg=dict(checkpoint='https://download.pytorch.org/models/'
+                      'resnet18-f37072fd.pth')),
+    neck=dict(in_channels=[64, 128, 256, 512]))

@@ -2,4 +2,8 @@
 # Faster R-CNN R18-FPN, 2x, DIOR (20 classes, 800x800).
 _base_ = './faster-rcnn_r50_fpn_2x_dior.py'
 model = dict(
-    backbone=dict(depth=18), neck=dict(in_channels=[64, 128, 256, 512]))
+    backbone=dict(
+        depth=18,
+        init_cfg=dict(checkpoint='https://download.pytorch.org/models/'
+                      'resnet18-f37072fd.pth')),
+    neck=dict(in_channels=[64, 128, 256, 512]))

@@ -1,7 +1,7 @@
 # Copyright (c) mmkd_dense contributors. All rights reserved.
 # Faster R-CNN R50-FPN, PASCAL VOC 07+12 (20 classes; test on VOC2007 test, 11-point mAP@0.5).
-# ImageNet init: set model.backbone.init_cfg=dict(type='Pretrained',
-#     checkpoint='<local resnet50.pth>') (no downloads).
+# ImageNet-pretrained R50 backbone (configs/_base_/models; README
+# "Pretrained weights").
 _base_ = [
     '../../_base_/models/faster-rcnn_r50_fpn.py',
     '../../_base_/datasets/voc0712.py', '../../_base_/default_runtime.py'

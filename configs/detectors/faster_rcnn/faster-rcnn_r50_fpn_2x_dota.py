@@ -2,9 +2,8 @@
 # Faster R-CNN R50-FPN, 2x, DOTA v1.0 HBB (15 classes, 1024x1024 patches).
 # DS2D2 protocol (PolarAid/DS2D2): SGD lr 0.02 for 16 images (train with
 # --auto-scale-lr on fewer images), 500-iter warm-up, steps at 16 and 22.
-# ImageNet init (as in the paper), no downloads: in a child config set
-# model.backbone.init_cfg=dict(_delete_=True, type='Pretrained',
-#     checkpoint='<local resnet50.pth>') (R18/R34/R101 alike).
+# ImageNet-pretrained backbone as in the paper (configs/_base_/models;
+# R18/R34/R101 children set their file; README "Pretrained weights").
 _base_ = [
     '../../_base_/models/faster-rcnn_r50_fpn.py',
     '../../_base_/datasets/dota_hbb.py',

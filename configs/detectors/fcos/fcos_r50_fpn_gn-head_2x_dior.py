@@ -2,9 +2,8 @@
 # FCOS R50-FPN (GN head, pytorch-style normalisation), 2x, DIOR (20 classes, 800x800).
 # mmdet FCOS optimisation: lr 0.01 for 16 images, no bias decay, doubled
 # bias lr, grad clip 35; steps at 16 and 22.
-# ImageNet init (as in the paper), no downloads: in a child config set
-# model.backbone.init_cfg=dict(_delete_=True, type='Pretrained',
-#     checkpoint='<local resnet50.pth>') (R18/R34/R101 alike).
+# ImageNet-pretrained backbone as in the paper (configs/_base_/models;
+# R18/R34/R101 children set their file; README "Pretrained weights").
 _base_ = [
     '../../_base_/models/fcos_r50_fpn_gn-head.py',
     '../../_base_/datasets/dior.py',

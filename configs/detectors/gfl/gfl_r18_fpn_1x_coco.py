@@ -1,3 +1,7 @@
 _base_ = './gfl_r50_fpn_1x_coco.py'
 model = dict(
-    backbone=dict(depth=18), neck=dict(in_channels=[64, 128, 256, 512]))
+    backbone=dict(
+        depth=18,
+        init_cfg=dict(checkpoint='https://download.pytorch.org/models/'
+                      'resnet18-f37072fd.pth')),
+    neck=dict(in_channels=[64, 128, 256, 512]))

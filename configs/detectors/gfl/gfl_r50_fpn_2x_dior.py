@@ -1,8 +1,7 @@
 # Copyright (c) mmkd_dense contributors. All rights reserved.
 # GFL (GFLv1) R50-FPN, 2x, DIOR (20 classes, 800x800). SGD lr 0.01 for 16 images (mmdet GFL).
-# ImageNet init (as in the paper), no downloads: in a child config set
-# model.backbone.init_cfg=dict(_delete_=True, type='Pretrained',
-#     checkpoint='<local resnet50.pth>') (R18/R34/R101 alike).
+# ImageNet-pretrained backbone as in the paper (configs/_base_/models;
+# R18/R34/R101 children set their file; README "Pretrained weights").
 _base_ = [
     '../../_base_/models/gfl_r50_fpn.py',
     '../../_base_/datasets/dior.py',

@@ -1,7 +1,7 @@
 # Copyright (c) mmkd_dense contributors. All rights reserved.
 # RetinaNet R50-FPN, Cityscapes (8 classes, COCO bbox AP on val).
-# ImageNet init: set model.backbone.init_cfg=dict(type='Pretrained',
-#     checkpoint='<local resnet50.pth>') (no downloads).
+# ImageNet-pretrained R50 backbone (configs/_base_/models; README
+# "Pretrained weights").
 _base_ = [
     '../../_base_/models/retinanet_r50_fpn.py',
     '../../_base_/datasets/cityscapes_detection.py',
