@@ -207,6 +207,8 @@ def build_model_from_cfg(cfg, drop_teacher_ckpt: bool = True):
         model_cfg.teacher_ckpt = None
         if str(model_cfg.get('type', '')).endswith('GTAwareDistill'):
             model_cfg.allow_random_teacher = True  # on purpose (tests)
+        if str(model_cfg.get('type', '')).endswith('GTAwareDistill'):
+            model_cfg.allow_random_teacher = True  # on purpose (tests)
     scope = cfg.get('default_scope', 'mmdet')
     if DefaultScope.get_current_instance() is None:
         init_default_scope(scope)

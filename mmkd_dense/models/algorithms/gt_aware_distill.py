@@ -1,7 +1,8 @@
 # Copyright (c) mmkd_dense contributors. All rights reserved.
 """Single-teacher distillation that gives losses the batch's ground truth."""
+import contextlib
 import os.path as osp
-from typing import Dict, List, Optional, Union
+from typing import Dict, Iterator, List, Optional, Union
 
 import torch
 from mmengine.model import BaseModel
@@ -11,8 +12,14 @@ from mmrazor.models.utils import add_prefix
 
 from mmkd_dense.registry import MODELS
 from mmkd_dense.structures import DistillBatchContext
+from mmkd_dense.utils import strict_loading
+from ..distillers.gt_aware_distiller import DistillConfigError
 
-__all__ = ['GTAwareDistill', 'TEACHER_FORWARD_MODES']
+__all__ = [
+    'GTAwareDistill', 'TEACHER_FORWARD_MODES', 'check_teacher_ckpt',
+    'resolve_detector_cfg', 'detector_num_classes', 'teacher_ckpt_hint',
+    'teacher_weights_check_only'
+]
 
 #: How much of the teacher runs in each training step.
 #: ``'feat'``: backbone + neck only (like mmrazor ``FpnTeacherDistill``);
@@ -27,6 +34,21 @@ _REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.dirname(
     osp.abspath(__file__)))))
 _URL_PREFIXES = ('http://', 'https://', 's3://', 'torchvision://',
                  'open-mmlab://', 'modelzoo://', 'mmcls://', 'pavi://')
+_CHECK_ONLY = [False]
+
+
+@contextlib.contextmanager
+def teacher_weights_check_only() -> Iterator[None]:
+    """Within the block, a built :class:`GTAwareDistill` only checks its
+    ``teacher_ckpt`` (keys and shapes, tensors memory-mapped) instead of
+    loading it. The preflight builds its throw-away model this way, so the
+    teacher checkpoint is read once per run (by the Runner's model)."""
+    previous = _CHECK_ONLY[0]
+    _CHECK_ONLY[0] = True
+    try:
+        yield
+    finally:
+        _CHECK_ONLY[0] = previous
 
 
 @MODELS.register_module()
@@ -47,10 +69,20 @@ class GTAwareDistill(SingleTeacherDistill):
             ``dict(cfg_file='configs/detectors/...py', cfg_options={...})``
             takes the ``model`` of that detector config file (the one the
             teacher was trained with) with dotted-key overrides applied.
-        teacher_ckpt (str, optional): local path of the teacher checkpoint.
-            Checked to exist before anything is built.
+        teacher_ckpt (str, optional): path (or URL) of the teacher
+            checkpoint. Checked to exist before anything is built, then
+            loaded *strictly*: a missing, unexpected or mis-shaped key is an
+            error naming ``model.teacher_ckpt`` (mmrazor loads it
+            non-strictly). None needs ``allow_random_teacher=True``.
         teacher_forward (str): ``'feat'`` (default), ``'tensor'`` or
             ``'loss'``; see :data:`TEACHER_FORWARD_MODES`.
+        allow_random_teacher (bool): allow ``teacher_ckpt=None``, i.e. a
+            teacher that keeps its initialisation (tests, speed benchmarks);
+            a warning goes to the run log. Defaults to False.
+        teacher_restored_from (str, optional): set by ``tools/test.py`` and
+            ``tools/train.py --resume``: the full (distillation) checkpoint
+            that the Runner loads after building restores the teacher, so
+            ``teacher_ckpt`` is neither checked nor read.
         **kwargs: the remaining :class:`SingleTeacherDistill` arguments
             (``architecture``, ``teacher_trainable``, ``teacher_norm_eval``,
             ``calculate_student_loss``, ...).
@@ -61,27 +93,98 @@ class GTAwareDistill(SingleTeacherDistill):
                  teacher: Union[BaseModel, Dict],
                  teacher_ckpt: Optional[str] = None,
                  teacher_forward: str = 'feat',
+                 allow_random_teacher: bool = False,
+                 teacher_restored_from: Optional[str] = None,
                  **kwargs) -> None:
         if teacher_forward not in TEACHER_FORWARD_MODES:
             raise ValueError(
                 f'model.teacher_forward="{teacher_forward}" is not one of '
                 f'{TEACHER_FORWARD_MODES}.')
-        check_teacher_ckpt(teacher_ckpt)
+        if teacher_restored_from is None:
+            check_teacher_ckpt(teacher_ckpt)
+            if not teacher_ckpt and not allow_random_teacher:
+                raise DistillConfigError(
+                    'model.teacher_ckpt is not set, so the teacher would '
+                    'stay randomly initialised and the student would be '
+                    'distilled from noise. Point it at the trained teacher '
+                    '(--cfg-options model.teacher_ckpt=work_dirs/<teacher>/'
+                    'epoch_N.pth), or set model.allow_random_teacher=True '
+                    'to run with a random teacher on purpose (tests, speed '
+                    'benchmarks).')
         self.teacher_forward = teacher_forward
         teacher = resolve_detector_cfg(teacher, 'model.teacher')
         if 'architecture' in kwargs:
             kwargs['architecture'] = resolve_detector_cfg(
                 kwargs['architecture'], 'model.architecture')
+        # the checkpoint is loaded below, strictly (mmrazor's own loading
+        # is non-strict and would also run the teacher's init_cfg first)
         super().__init__(
-            distiller=distiller,
-            teacher=teacher,
-            teacher_ckpt=teacher_ckpt,
+            distiller=distiller, teacher=teacher, teacher_ckpt=None,
             **kwargs)
         if not hasattr(self.distiller, 'set_batch_context'):
             raise TypeError(
                 'model.distiller.type must be mmkd_dense.GTAwareDistiller (or '
                 f'a subclass) for GTAwareDistill, got '
                 f'{type(self.distiller).__name__}.')
+        self.num_classes_mismatch = self._check_num_classes()
+        if teacher_restored_from is not None:
+            # weights come from the full checkpoint the Runner loads next;
+            # skip the teacher's own init (e.g. an ImageNet file)
+            self.teacher._is_init = True
+            strict_loading.log(
+                f'model.teacher: weights restored from '
+                f'{teacher_restored_from} (model.teacher_ckpt='
+                f'{teacher_ckpt!r} is not read)')
+        elif teacher_ckpt:
+            strict_loading.load_state_dict_strict(
+                self.teacher, teacher_ckpt, 'model.teacher_ckpt',
+                f'the teacher (model.teacher, {type(self.teacher).__name__})',
+                hint_fn=teacher_ckpt_hint, check_only=_CHECK_ONLY[0])
+            # every tensor is loaded: Runner.init_weights() must not
+            # re-initialise the teacher
+            self.teacher._is_init = True
+        elif not _CHECK_ONLY[0]:
+            strict_loading.log(
+                'model.teacher_ckpt is None and model.allow_random_teacher='
+                'True: the teacher keeps its initialisation (random or its '
+                'init_cfg), so the distillation losses do not carry a '
+                "trained teacher's knowledge. Use this only for tests and "
+                'benchmarks.', level='WARNING')
+
+    def _check_num_classes(self) -> Optional[tuple]:
+        """Compare the teacher's and the student's class counts.
+
+        Returns:
+            tuple | None: ``(teacher, student)`` counts when they differ
+            under ``teacher_forward='feat'`` (a warning is logged; the
+            preflight turns it into an error if a loss runs the teacher
+            head), else None.
+
+        Raises:
+            DistillConfigError: counts differ and the teacher's head runs
+                (``teacher_forward`` ``'tensor'`` or ``'loss'``).
+        """
+        num_t = detector_num_classes(self.teacher)
+        num_s = detector_num_classes(self.student)
+        if num_t is None or num_s is None or num_t == num_s:
+            return None
+        what = (f'model.teacher has {num_t} classes (its bbox_head.'
+                f'num_classes) but model.architecture has {num_s}')
+        if self.teacher_forward != 'feat':
+            raise DistillConfigError(
+                f'{what}: with model.teacher_forward='
+                f'"{self.teacher_forward}" the teacher\'s head outputs are '
+                'distilled class by class, which needs the same classes. '
+                'Use a teacher trained on the student\'s dataset (set '
+                'num_classes in model.teacher, e.g. model.teacher.'
+                'cfg_options, and a matching model.teacher_ckpt).')
+        strict_loading.log(
+            f'{what}. Only FPN features are distilled (model.teacher_forward'
+            '="feat"), which works with a teacher trained on other classes, '
+            'but the teacher.* validation metrics are meaningless. If this '
+            'is not intended, fix the teacher\'s num_classes.',
+            level='WARNING')
+        return (num_t, num_s)
 
     def _run_teacher(self, batch_inputs: torch.Tensor,
                      data_samples: Optional[List[BaseDataElement]]) -> Dict:
@@ -196,3 +299,42 @@ def check_teacher_ckpt(teacher_ckpt: Optional[str],
             '(python tools/train.py <teacher config>) or point '
             f'{key} at its checkpoint, e.g. --cfg-options '
             f'{key}=work_dirs/<teacher>/epoch_12.pth')
+
+
+def detector_num_classes(detector: torch.nn.Module) -> Optional[int]:
+    """Number of classes of a detector's classification head, if any.
+
+    Single-stage: ``bbox_head.num_classes``; two-stage: the (last)
+    ``roi_head.bbox_head.num_classes`` (the RPN's single class is ignored).
+    """
+    roi_head = getattr(detector, 'roi_head', None)
+    head = getattr(roi_head, 'bbox_head', None) if roi_head is not None \
+        else getattr(detector, 'bbox_head', None)
+    if isinstance(head, torch.nn.ModuleList) and len(head):
+        head = head[-1]
+    num = getattr(head, 'num_classes', None)
+    return num if isinstance(num, int) else None
+
+
+def teacher_ckpt_hint(state: Dict, diff) -> str:
+    """The fix for a ``teacher_ckpt`` that does not fit the teacher."""
+    kind = strict_loading.checkpoint_kind(state)
+    if kind == 'distillation':
+        return ('This is a distillation checkpoint (keys "architecture.*", '
+                '"teacher.*"), not a detector checkpoint. To use its '
+                'student as the teacher, extract it first: python tools/'
+                'model_converters/extract_student.py <its config> <this '
+                'checkpoint> student.pth, and set model.teacher_ckpt='
+                'student.pth.')
+    if kind == 'amplifier':
+        return ('This is a DS2D2 HF-amplifier checkpoint (keys '
+                '"detector.*"): give the teacher detector\'s checkpoint '
+                '(the amplifier config\'s load_from) as model.teacher_ckpt.')
+    if diff.mismatched and not diff.missing and not diff.unexpected:
+        return ('Same layers, other sizes: the checkpoint was trained with '
+                'another model config (channels, depth or num_classes). Set '
+                'model.teacher to the config the teacher was trained with '
+                '(model.teacher.cfg_file=...).')
+    return ('Set model.teacher to the config this checkpoint was trained '
+            'with (model.teacher.cfg_file=...), or point model.teacher_ckpt '
+            'at the teacher\'s checkpoint.')

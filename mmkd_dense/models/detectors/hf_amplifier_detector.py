@@ -273,27 +273,34 @@ def load_amplifier_head(amplifier_cfg: Union[str, Dict],
     head = build_head_from_detector_cfg(detector_cfg, head_key,
                                         f'{key}.amplifier_cfg')
     if amplifier_ckpt is not None:
-        from mmengine.runner.checkpoint import _load_checkpoint
-        ckpt = _load_checkpoint(amplifier_ckpt, map_location='cpu')
-        state = ckpt.get('state_dict', ckpt) if isinstance(ckpt, dict) \
-            else ckpt
+        from mmkd_dense.utils import strict_loading
+        ckpt_key = f'{key}.amplifier_ckpt'
+        state = strict_loading.read_state_dict(amplifier_ckpt, ckpt_key,
+                                               mmap=True)
+        fix = (f'Point {ckpt_key} at the checkpoint of the amplifier stage '
+               f'trained with {key}.amplifier_cfg (python tools/train.py '
+               '<amplifier config>: work_dirs/<amplifier config>/'
+               'epoch_N.pth).')
         head_state = _head_state_dict(state, head_key)
         if not head_state:
             tops = sorted({k.split('.')[0] for k in state})
-            raise KeyError(
-                f'{key}.amplifier_ckpt="{amplifier_ckpt}" has no '
-                f'"{head_key}.*" (or "detector.{head_key}.*") weights; '
-                f'top-level keys: {tops}.')
-        result = head.load_state_dict(head_state, strict=False)
-        if result.missing_keys or result.unexpected_keys:
-            raise KeyError(
-                f'{key}.amplifier_ckpt="{amplifier_ckpt}" does not match '
-                f'the {head_key} of {key}.amplifier_cfg: missing '
-                f'{result.missing_keys[:5]}, unexpected '
-                f'{result.unexpected_keys[:5]}.')
+            raise strict_loading.CheckpointMismatchError(
+                f'{ckpt_key}="{amplifier_ckpt}" has no "{head_key}.*" (or '
+                f'"detector.{head_key}.*") weights; top-level keys: {tops}. '
+                + fix)
+        strict_loading.load_state_dict_strict(
+            head, amplifier_ckpt, ckpt_key,
+            f'the {head_key} of {key}.amplifier_cfg', state=head_state,
+            hint_fn=lambda *_: fix)
         head._is_init = True  # keep Runner.init_weights() off it
-    elif hasattr(head, 'init_weights'):
-        _quiet_init_weights(head)  # the head's own init (no checkpoint)
+    else:
+        from mmkd_dense.utils.strict_loading import log
+        log(f'{key}.amplifier_ckpt is None: the amplifier {head_key} keeps '
+            'its initialisation (expected in tests, or when a full '
+            'distillation checkpoint restores it: tools/test.py, --resume).',
+            level='WARNING')
+        if hasattr(head, 'init_weights'):
+            _quiet_init_weights(head)  # the head's own init
     head.requires_grad_(False)
     head.eval()
     return head

@@ -2,18 +2,29 @@
 """A ConfigurableDistiller that also hands the batch's GT to its losses."""
 import difflib
 import inspect
-from typing import Dict, Optional
+import warnings
+from typing import Any, Dict, Optional, Union
 
 from mmrazor.models.distillers import ConfigurableDistiller
 from torch import nn
 
 from mmkd_dense.registry import MODELS
 from mmkd_dense.structures import DistillBatchContext
+from mmkd_dense.utils.unknown_type import (find_type_keys,
+                                           parse_unknown_type, suggest_types,
+                                           unknown_type_message)
 
-__all__ = ['GTAwareDistiller', 'BATCH_CONTEXT_ARG', 'DistillConfigError']
+__all__ = [
+    'GTAwareDistiller', 'BATCH_CONTEXT_ARG', 'ALL_RECORDS',
+    'DistillConfigError'
+]
 
 #: Name of the ``forward`` parameter through which a loss receives the batch.
 BATCH_CONTEXT_ARG = 'batch_context'
+
+#: ``record_idx`` value that hands a loss the list of all the recorder's
+#: records of the step (e.g. a shared head conv called once per FPN level).
+ALL_RECORDS = 'all'
 
 _CFG = 'model.distiller'
 
@@ -41,7 +52,14 @@ class GTAwareDistiller(ConfigurableDistiller):
     Compared with mmrazor's distiller, config mistakes raise
     :class:`DistillConfigError` naming the offending key (unknown recorder,
     unknown connector, unmapped loss argument, a recorder ``source`` that
-    names no module) and a loss failure during the step names the loss.
+    names no module, a ``type`` that is not registered, a ``data_idx`` /
+    ``record_idx`` beyond what the recorder captured).
+
+    A loss that fails during a training step raises its own exception
+    unchanged (a note names the loss). Only when :attr:`explain_errors` is
+    True (set by the preflight dry run of ``tools/train.py``) is a failure
+    turned into a :class:`DistillConfigError` with the input shapes and the
+    connector hint.
 
     Args:
         Same as :class:`mmrazor.models.ConfigurableDistiller`.
@@ -49,6 +67,10 @@ class GTAwareDistiller(ConfigurableDistiller):
 
     def __init__(self, **kwargs) -> None:
         self._batch_context: Optional[DistillBatchContext] = None
+        #: translate loss failures into config hints (preflight only)
+        self.explain_errors = False
+        for side in ('student_recorders', 'teacher_recorders'):
+            _check_recorder_types(kwargs.get(side), side)
         super().__init__(**kwargs)
         self._context_losses = {
             name for name, loss in self.distill_losses.items()
@@ -70,11 +92,15 @@ class GTAwareDistiller(ConfigurableDistiller):
 
     def compute_distill_losses(self) -> Dict:
         """Compute each configured loss, adding ``batch_context`` where the
-        loss asks for it."""
+        loss asks for it.
+
+        An exception of a loss propagates unchanged (with a note naming the
+        loss) unless :attr:`explain_errors` is set (preflight dry run).
+        """
         losses = dict()
         for loss_name, forward_mappings in self.loss_forward_mappings.items():
             kwargs = {
-                key: self.get_record(**record)
+                key: self._get_record_checked(loss_name, key, record)
                 for key, record in forward_mappings.items()
             }
             if loss_name in self._context_losses:
@@ -85,24 +111,92 @@ class GTAwareDistiller(ConfigurableDistiller):
                         'context was set. Use model.type='
                         "'mmkd_dense.GTAwareDistill' as the algorithm.")
                 kwargs[BATCH_CONTEXT_ARG] = self._batch_context
+            loss = self.distill_losses[loss_name]
             try:
-                losses[loss_name] = self.distill_losses[loss_name](**kwargs)
-            except (RuntimeError, ValueError, AssertionError) as err:
-                shapes = {
-                    k: tuple(v.shape) for k, v in kwargs.items()
-                    if hasattr(v, 'shape')
-                }
-                raise DistillConfigError(
-                    f'{_CFG}.distill_losses.{loss_name} '
-                    f'({type(self.distill_losses[loss_name]).__name__}) '
-                    f'failed on inputs {shapes}: {type(err).__name__} {err}'
-                    '\nIf student and '
-                    'teacher channels or sizes differ, map the student input '
-                    f'through a connector: {_CFG}.loss_forward_mappings.'
-                    f'{loss_name}.<arg>.connector = <name in {_CFG}.'
-                    'connectors> (or set the loss\'s student_channels).'
-                ) from err
+                losses[loss_name] = loss(**kwargs)
+            except Exception as err:
+                if self.explain_errors and isinstance(
+                        err, (RuntimeError, ValueError, AssertionError,
+                              IndexError, TypeError)) and \
+                        not _is_out_of_memory(err):
+                    raise _explained(loss_name, loss, kwargs, err) from err
+                if hasattr(err, 'add_note'):
+                    err.add_note(f'(raised by {_CFG}.distill_losses.'
+                                 f'{loss_name}, {type(loss).__name__})')
+                raise
         return losses
+
+    def _get_record_checked(self, loss_name: str, arg: str,
+                            record: Dict) -> Any:
+        """``get_record`` with the mapping key named when ``record_idx`` or
+        ``data_idx`` points past what the recorder captured (mmrazor:
+        ``AssertionError: data_idx is illegal``)."""
+        from_student = record.get('from_student')
+        side = 'student' if from_student else 'teacher'
+        manager = self.student_recorders if from_student \
+            else self.teacher_recorders
+        name = record.get('recorder')
+        recorder = manager.recorders.get(name)
+        if recorder is not None:
+            key = f'{_CFG}.loss_forward_mappings.{loss_name}.{arg}'
+            where = (f'{_CFG}.{side}_recorders.{name} (source '
+                     f'"{getattr(recorder, "source", "?")}")')
+            buffer = recorder.data_buffer
+            record_idx = record.get('record_idx', 0)
+            data_idx = record.get('data_idx')
+            every = record_idx == ALL_RECORDS
+            if (not buffer) if every else record_idx >= len(buffer):
+                ran = ('the module did not run in this step' if not buffer
+                       else f'it recorded {len(buffer)} call(s)')
+                extra = (' With model.teacher_forward="feat" only the '
+                         "teacher's backbone and neck run; use 'tensor' to "
+                         'record head outputs.') if (
+                             not buffer and not from_student) else ''
+                raise DistillConfigError(
+                    f'{key}: record_idx={record_idx}, but {where}: {ran}.'
+                    + extra)
+            data = buffer[0 if every else record_idx]
+            if data_idx is not None and isinstance(data, (list, tuple)) \
+                    and data_idx >= len(data):
+                loss_type = type(self.distill_losses[loss_name]).__name__
+                raise DistillConfigError(
+                    f'{key}: data_idx={data_idx}, but {where} recorded '
+                    f'{len(data)} outputs (indices 0..{len(data) - 1}): '
+                    f"the {side}'s {getattr(recorder, 'source', 'module')} "
+                    f'has fewer levels than {_CFG}.distill_losses.'
+                    f'{loss_name} ({loss_type}) expects. Give both '
+                    'networks the same number of FPN levels (the '
+                    f"{side}'s neck.num_outs) or remove "
+                    f'{loss_name} from {_CFG}.distill_losses and '
+                    f'{_CFG}.loss_forward_mappings.')
+        return self.get_record(**record)
+
+    # ------------------------------------------------------------------ #
+    # building losses and connectors with the key named
+    # ------------------------------------------------------------------ #
+    def build_distill_losses(
+            self, losses: Optional[Dict[str, Dict]] = None) -> nn.ModuleDict:
+        """Build each loss; an error names
+        ``model.distiller.distill_losses.<name>``."""
+        built = nn.ModuleDict()
+        for name, cfg in (losses or {}).items():
+            if 'loss' not in name:
+                warnings.warn(
+                    f'{_CFG}.distill_losses.{name}: a loss that needs to '
+                    'backward must have "loss" in its name (mmengine sums '
+                    'only those).', UserWarning)
+            built[name] = _build_named(cfg, f'{_CFG}.distill_losses.{name}')
+        return built
+
+    def build_connectors(
+            self,
+            connectors: Optional[Dict[str, Dict]] = None) -> nn.ModuleDict:
+        """Build each connector; an error names
+        ``model.distiller.connectors.<name>``."""
+        built = nn.ModuleDict()
+        for name, cfg in (connectors or {}).items():
+            built[name] = _build_named(cfg, f'{_CFG}.connectors.{name}')
+        return built
 
     # ------------------------------------------------------------------ #
     # recorder preparation with readable errors
@@ -112,12 +206,57 @@ class GTAwareDistiller(ConfigurableDistiller):
         _check_recorder_sources(self.student_recorders, model,
                                 'student_recorders', 'student')
         super().prepare_from_student(model)
+        self._prepare_parts('prepare_from_student', model)
 
     def prepare_from_teacher(self, model: nn.Module) -> None:
         """Check recorder sources, then hook the teacher recorders."""
         _check_recorder_sources(self.teacher_recorders, model,
                                 'teacher_recorders', 'teacher')
         super().prepare_from_teacher(model)
+        self._prepare_parts('prepare_from_teacher', model)
+
+    def _prepare_parts(self, hook: str, model: nn.Module) -> None:
+        """Call ``hook`` (``prepare_from_student`` / ``_teacher``) of every
+        loss and connector that defines it, once, at build time: the way a
+        loss gets handles on network parts (a teacher head, the student
+        head's assigner) named in its config. An error names
+        ``model.distiller.distill_losses.<name>`` (or ``connectors``)."""
+        for group, parts in (('distill_losses', self.distill_losses),
+                             ('connectors', self.connectors)):
+            for name, part in parts.items():
+                prepare = getattr(part, hook, None)
+                if not callable(prepare):
+                    continue
+                try:
+                    prepare(model)
+                except DistillConfigError:
+                    raise
+                except Exception as err:  # noqa: BLE001 - re-raised, keyed
+                    raise DistillConfigError(
+                        f'{_CFG}.{group}.{name} ({type(part).__name__}).'
+                        f'{hook}: {type(err).__name__}: {err}') from err
+
+    def get_record(self,
+                   recorder: str,
+                   from_student: bool,
+                   record_idx: Union[int, str] = 0,
+                   data_idx: Optional[int] = None,
+                   connector: Optional[str] = None,
+                   connector_idx: Optional[int] = None) -> Any:
+        """mmrazor's ``get_record``; ``record_idx='all'`` gives the list of
+        every record of the step (``data_idx`` / ``connector`` applied to
+        each), e.g. one per FPN level of a shared head conv."""
+        if record_idx != ALL_RECORDS:
+            return super().get_record(recorder, from_student, record_idx,
+                                      data_idx, connector, connector_idx)
+        manager = self.student_recorders if from_student \
+            else self.teacher_recorders
+        count = len(manager.get_recorder(recorder).data_buffer)
+        return [
+            super(GTAwareDistiller, self).get_record(
+                recorder, from_student, i, data_idx, connector,
+                connector_idx) for i in range(count)
+        ]
 
     def _check_loss_forward_mappings(self, losses, loss_forward_mappings,
                                      student_recorders,
@@ -188,6 +327,14 @@ class GTAwareDistiller(ConfigurableDistiller):
                 f'{key}.recorder="{name}" is not a key of {_CFG}.'
                 f'{side}_recorders (has {list(manager.recorders)}).' +
                 _suggest(name, manager.recorders))
+        record_idx = record.get('record_idx', 0)
+        if record_idx != ALL_RECORDS and (
+                not isinstance(record_idx, int)
+                or isinstance(record_idx, bool)):
+            raise DistillConfigError(
+                f'{key}.record_idx must be an int (which call of the module) '
+                f'or "{ALL_RECORDS}" (the list of all calls), got '
+                f'{record_idx!r}.')
         connector = record.get('connector')
         if connector is not None and connector not in self.connectors:
             raise DistillConfigError(
@@ -213,3 +360,94 @@ def _check_recorder_sources(manager, model: nn.Module, cfg_key: str,
                 f'no module of the {side} ({type(model).__name__}); '
                 f'top-level modules: {top}.' +
                 _suggest(recorder.source, module_names))
+
+
+class _KeyedKeyError(KeyError):
+    """A ``KeyError`` whose message is shown as is (not its repr)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ''
+
+
+def _is_out_of_memory(err: BaseException) -> bool:
+    import torch
+    oom = getattr(torch, 'OutOfMemoryError', None) or getattr(
+        torch.cuda, 'OutOfMemoryError', None)
+    return (oom is not None and isinstance(err, oom)) or \
+        'out of memory' in str(err)
+
+
+def _explained(loss_name: str, loss: nn.Module, kwargs: Dict,
+               err: BaseException) -> 'DistillConfigError':
+    """The preflight's config hint for a loss that failed on its inputs."""
+    shapes = {k: tuple(v.shape) for k, v in kwargs.items()
+              if hasattr(v, 'shape')}
+    return DistillConfigError(
+        f'{_CFG}.distill_losses.{loss_name} ({type(loss).__name__}) failed '
+        f'on inputs {shapes}: {type(err).__name__} {err}\nIf student and '
+        'teacher channels or sizes differ, map the student input through a '
+        f'connector: {_CFG}.loss_forward_mappings.{loss_name}.<arg>.'
+        f'connector = <name in {_CFG}.connectors> (or set the loss\'s '
+        'student_channels).')
+
+
+def _build_named(cfg: Dict, key: str) -> nn.Module:
+    """``MODELS.build(cfg)`` (mmrazor's registry, as mmrazor builds losses
+    and connectors) with ``key`` named in any error."""
+    from mmrazor.registry import MODELS as RAZOR_MODELS
+    try:
+        return RAZOR_MODELS.build(cfg)
+    except KeyError as err:
+        unknown = parse_unknown_type(err)
+        if unknown is not None:
+            keys = find_type_keys(cfg, unknown[0], key)
+            raise DistillConfigError(
+                unknown_type_message(unknown[0], unknown[1],
+                                     keys or [f'{key}.type'])) from None
+        raise _with_key(err, key) from err
+    except (FileNotFoundError, ValueError, TypeError, RuntimeError) as err:
+        if str(err).startswith(key):
+            raise
+        raise _with_key(err, key) from err
+
+
+def _with_key(err: BaseException, key: str) -> BaseException:
+    """An exception of ``err``'s type whose message starts with ``key``."""
+    message = f'{key}: {err}'
+    if isinstance(err, KeyError):
+        cls = type(err) if type(err).__str__ is not KeyError.__str__ \
+            else _KeyedKeyError
+        return cls(message)
+    try:
+        return type(err)(message)
+    except Exception:  # noqa: BLE001 - exotic constructor signatures
+        return DistillConfigError(message)
+
+
+def _check_recorder_types(recorders: Optional[Dict], side: str) -> None:
+    """Raise a readable error for a recorder ``type`` that mmrazor does not
+    know (it appends ``Recorder`` and raises a registry KeyError)."""
+    if not recorders:
+        return
+    from mmrazor.registry import TASK_UTILS
+    for name, cfg in recorders.items():
+        if not isinstance(cfg, dict) or not isinstance(cfg.get('type'), str):
+            continue
+        kind = cfg['type']
+        full = kind if kind.endswith('Recorder') else kind + 'Recorder'
+        try:
+            found = TASK_UTILS.get(full)
+        except KeyError:
+            found = None
+        if found is None:
+            close = [s.rsplit('.', 1)[-1] for s in suggest_types(
+                full, 'task util')]
+            close = [c[:-len('Recorder')] if c.endswith('Recorder') else c
+                     for c in close]
+            hint = (' Did you mean ' + ' or '.join(f'"{c}"' for c in close)
+                    + '?') if close else ''
+            raise DistillConfigError(
+                f'{_CFG}.{side}.{name}.type="{kind}" is not a mmrazor '
+                'recorder (types: ModuleOutputs, ModuleInputs, MethodOutputs,'
+                ' MethodInputs, FunctionOutputs, FunctionInputs, Parameter).'
+                + hint)
