@@ -198,15 +198,20 @@ def set_num_classes(model_cfg, num_classes: int) -> None:
             set_num_classes(value, num_classes)
 
 
-def build_model_from_cfg(cfg, drop_teacher_ckpt: bool = True):
+def build_model_from_cfg(cfg, drop_teacher_ckpt: bool = True,
+                         imagenet_init: bool = False):
     """Build ``cfg.model`` under the config's default scope (importing the
-    config's custom imports); optionally ignore ``teacher_ckpt``."""
+    config's custom imports); optionally ignore ``teacher_ckpt``.
+
+    Unless ``imagenet_init``, the ImageNet ``Pretrained`` inits of paper
+    configs are switched off, so ``model.init_weights()`` reads no file.
+    """
     from mmengine.registry import MODELS, DefaultScope, init_default_scope
     model_cfg = copy.deepcopy(cfg.model)
+    if not imagenet_init:
+        disable_imagenet_init(model_cfg)  # random init on purpose (tests)
     if drop_teacher_ckpt and 'teacher_ckpt' in model_cfg:
         model_cfg.teacher_ckpt = None
-        if str(model_cfg.get('type', '')).endswith('GTAwareDistill'):
-            model_cfg.allow_random_teacher = True  # on purpose (tests)
         if str(model_cfg.get('type', '')).endswith('GTAwareDistill'):
             model_cfg.allow_random_teacher = True  # on purpose (tests)
     scope = cfg.get('default_scope', 'mmdet')

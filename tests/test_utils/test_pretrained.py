@@ -217,7 +217,7 @@ class TestPreflight(unittest.TestCase):
         entries = check_pretrained_weights(cfg)
         self.assertEqual([e.cache_path for e in entries],
                          [osp.join(self.cache, R18_FILE)])
-        model = build_model_from_cfg(cfg)
+        model = build_model_from_cfg(cfg, imagenet_init=True)
         before = model.backbone.conv1.weight.detach().clone()
         from mmengine.logging import MMLogger
         logger = MMLogger.get_current_instance()
@@ -269,7 +269,8 @@ class TestPreflight(unittest.TestCase):
         torch.save(dict(state_dict=teacher.state_dict(), meta={}),
                    teacher_ckpt)
         cfg.model.teacher_ckpt = teacher_ckpt
-        model = build_model_from_cfg(cfg, drop_teacher_ckpt=False)
+        model = build_model_from_cfg(cfg, drop_teacher_ckpt=False,
+                                     imagenet_init=True)
         self.assertTrue(model.teacher.is_init)
         with mock.patch('torch.hub.download_url_to_file',
                         side_effect=AssertionError('download attempted')):
@@ -317,6 +318,15 @@ class TestRandomInitHelpers(unittest.TestCase):
                          {'backbone.init_cfg': None})
         self.assertEqual(
             find_pretrained_inits(cfg.model, include_teacher=True), [])
+
+    def test_build_model_from_cfg_is_random_init_by_default(self):
+        with tempfile.TemporaryDirectory() as tmp, mock.patch.dict(
+                os.environ, {'TORCH_HOME': tmp}), mock.patch(
+                    'torch.hub.download_url_to_file',
+                    side_effect=AssertionError('download attempted')):
+            model = build_model_from_cfg(Config.fromfile(RETINA_R18))
+            model.init_weights()  # no ImageNet file read or fetched
+            self.assertEqual(os.listdir(tmp), [])
 
     def test_shrink_config_and_benchmark_use_random_init(self):
         for path in (LSFI_R50, CID_R18, AMPLIFIER):
