@@ -42,7 +42,8 @@ def parse_args(argv=None):
     parser.add_argument('config', help='train config file path')
     parser.add_argument('--work-dir', help='the dir to save logs and models')
     parser.add_argument('--amp', action='store_true',
-                        help='enable automatic-mixed-precision training')
+                        help='enable automatic-mixed-precision training '
+                        '(CUDA: float16 with loss scaling; CPU: bfloat16)')
     parser.add_argument('--auto-scale-lr', action='store_true',
                         help='enable automatically scaling LR')
     resume = parser.add_mutually_exclusive_group()
@@ -173,9 +174,9 @@ def main(argv=None):
         cfg.work_dir = osp.join('./work_dirs',
                                 osp.splitext(osp.basename(args.config))[0])
 
-    if args.amp:
-        cfg.optim_wrapper.type = 'AmpOptimWrapper'
-        cfg.optim_wrapper.loss_scale = 'dynamic'
+    if args.amp:  # float16 + loss scaler on CUDA, bfloat16 on CPU
+        from mmkd_dense.utils.amp import configure_amp
+        configure_amp(cfg)
 
     if args.auto_scale_lr:
         if cfg.get('auto_scale_lr') and 'base_batch_size' in cfg.auto_scale_lr:
