@@ -1,5 +1,11 @@
 # mmdet 3.3 default runtime, plus the mmkd_dense plugin import (it applies
-# the torch-2.x compat shims before mmrazor is imported).
+# the torch-2.x compat shims before mmrazor is imported), a crash-safe
+# checkpoint hook (write to a temporary name + rename; old checkpoints are
+# deleted only after the new one and last_checkpoint are complete; a model
+# with NaN/Inf weights is never saved) and a NaN/Inf guard that stops
+# training at the first non-finite loss or grad norm, naming the loss terms.
+# A config that sets its own custom_hooks list replaces this one: keep
+# dict(type='mmkd_dense.NonFiniteGuardHook') in it.
 default_scope = 'mmdet'
 custom_imports = dict(imports=['mmkd_dense'], allow_failed_imports=False)
 
@@ -7,9 +13,11 @@ default_hooks = dict(
     timer=dict(type='IterTimerHook'),
     logger=dict(type='LoggerHook', interval=50),
     param_scheduler=dict(type='ParamSchedulerHook'),
-    checkpoint=dict(type='CheckpointHook', interval=1),
+    checkpoint=dict(type='mmkd_dense.SafeCheckpointHook', interval=1),
     sampler_seed=dict(type='DistSamplerSeedHook'),
     visualization=dict(type='DetVisualizationHook'))
+
+custom_hooks = [dict(type='mmkd_dense.NonFiniteGuardHook')]
 
 env_cfg = dict(
     cudnn_benchmark=False,

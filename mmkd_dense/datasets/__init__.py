@@ -11,14 +11,17 @@ from .class_names import (CITYSCAPES_INSTANCE_CLASSES, DIOR_CLASSES,
 from .dior import DIORDataset
 from .dota_labels import read_dota_labels
 from .dota_patch import DOTAPatchDataset
-from .strict_coco import StrictCocoDataset
+from .strict_cityscapes import StrictCityscapesDataset
+from .strict_coco import StrictCocoDataset, StrictCocoMixin
+from .strict_voc import StrictVOCDataset
 from .visdrone import VisDroneDataset
 from .visdrone_labels import read_visdrone_annotations
 from .voc_xml import read_voc_xml
 
 __all__ = [
     'DIORDataset', 'DOTAPatchDataset', 'VisDroneDataset',
-    'StrictCocoDataset', 'BadInputError', 'BadInputHandler',
+    'StrictCocoDataset', 'StrictCocoMixin', 'StrictCityscapesDataset',
+    'StrictVOCDataset', 'BadInputError', 'BadInputHandler',
     'ON_BAD_INPUT_MODES', 'read_dota_labels', 'read_visdrone_annotations',
     'read_voc_xml', 'DIOR_CLASSES', 'DOTA_V10_CLASSES', 'DOTA_V15_CLASSES',
     'VISDRONE_CLASSES', 'VISDRONE_IGNORE_CATEGORIES',

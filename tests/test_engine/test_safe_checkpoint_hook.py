@@ -71,7 +71,8 @@ class TestSafeCheckpointHook(unittest.TestCase):
         """last_checkpoint names a complete checkpoint; --resume finishes
         the run and leaves exactly what an uninterrupted run leaves."""
         last = _last(self.work)
-        self.assertTrue(osp.isfile(last), f'{last} missing: {_files(self.work)}')
+        self.assertTrue(osp.isfile(last),
+                        f'{last} missing: {_files(self.work)}')
         self.assertEqual(_iter_of(last), expect_last_iter)
         self._run(resume=True)
         self.assertEqual(_files(self.work), ['iter_4.pth'])

@@ -17,6 +17,7 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(
 
 from mmkd_dense.datasets.converters.cityscapes import (  # noqa
     convert_cityscapes_split, require_cityscapesscripts)
+from mmkd_dense.datasets.converters._io import USER_ERRORS  # noqa
 
 
 def parse_args(argv=None):
@@ -48,5 +49,16 @@ def main(argv=None):
             nproc=args.nproc, overwrite=args.overwrite)
 
 
+def cli(argv=None) -> int:
+    """Run :func:`main`; a user error (bad input, refused output, empty
+    split) is one line on stderr and exit status 1 instead of a traceback."""
+    try:
+        main(argv)
+    except USER_ERRORS as e:
+        print(f'cityscapes: error: {e}', file=sys.stderr)
+        return 1
+    return 0
+
+
 if __name__ == '__main__':
-    main()
+    sys.exit(cli())

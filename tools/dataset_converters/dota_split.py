@@ -23,6 +23,7 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(
     __file__)))))
 
 from mmkd_dense.datasets.converters.dota_split import split_dota  # noqa
+from mmkd_dense.datasets.converters._io import USER_ERRORS  # noqa
 
 
 def parse_args(argv=None):
@@ -68,5 +69,16 @@ def main(argv=None):
                overwrite=args.overwrite, verbose=not args.quiet)
 
 
+def cli(argv=None) -> int:
+    """Run :func:`main`; a user error (bad input, refused output, empty
+    split) is one line on stderr and exit status 1 instead of a traceback."""
+    try:
+        main(argv)
+    except USER_ERRORS as e:
+        print(f'dota_split: error: {e}', file=sys.stderr)
+        return 1
+    return 0
+
+
 if __name__ == '__main__':
-    main()
+    sys.exit(cli())

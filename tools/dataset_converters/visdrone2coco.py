@@ -15,6 +15,7 @@ trained on). Bad lines / files raise with file and line unless
 --on-bad-input skip.
 """
 import argparse
+import os
 import os.path as osp
 import sys
 
@@ -23,6 +24,7 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(
 
 from mmkd_dense.datasets.converters.visdrone import \
     convert_visdrone_split  # noqa
+from mmkd_dense.datasets.converters._io import USER_ERRORS  # noqa
 
 SPLITS = ('train', 'val', 'test-dev')
 
@@ -30,7 +32,9 @@ SPLITS = ('train', 'val', 'test-dev')
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     p.add_argument('src', help='VisDrone root or one split folder')
-    p.add_argument('--out', help='output json (only with a split folder)')
+    p.add_argument('--out', help='output json (only with a split folder); '
+                   'an existing folder (or a path ending in /) gets the '
+                   'default name VisDrone2019-DET_<split>.json inside it')
     p.add_argument('--on-bad-input', default='raise',
                    choices=['raise', 'skip'])
     p.add_argument('--allow-empty', action='store_true',
@@ -46,9 +50,11 @@ def main(argv=None):
             osp.join(args.src, 'images')):
         split = osp.basename(osp.normpath(args.src)).replace(
             'VisDrone2019-DET-', '')
+        name = f'VisDrone2019-DET_{split}.json'
         out = args.out or osp.join(
-            osp.dirname(osp.normpath(args.src)), 'annotations',
-            f'VisDrone2019-DET_{split}.json')
+            osp.dirname(osp.normpath(args.src)), 'annotations', name)
+        if osp.isdir(out) or out.endswith(('/', os.sep)):
+            out = osp.join(out, name)
         jobs.append((args.src, out))
     else:
         if args.out:
@@ -74,5 +80,16 @@ def main(argv=None):
             print(stats['skipped_summary'])
 
 
+def cli(argv=None) -> int:
+    """Run :func:`main`; a user error (bad input, refused output) is one
+    line on stderr and exit status 1 instead of a traceback."""
+    try:
+        main(argv)
+    except USER_ERRORS as e:
+        print(f'visdrone2coco: error: {e}', file=sys.stderr)
+        return 1
+    return 0
+
+
 if __name__ == '__main__':
-    main()
+    sys.exit(cli())

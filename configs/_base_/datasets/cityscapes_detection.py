@@ -6,7 +6,10 @@
 # at 2048x1024 on val (500 images), COCO bbox AP.
 # Expected tree (docs/datasets.md): data/cityscapes/{leftImg8bit,gtFine}/
 #   {train,val}/<city>/*, annotations/instancesonly_filtered_gtFine_*.json
-dataset_type = 'CityscapesDataset'
+# StrictCityscapesDataset = mmdet's CityscapesDataset without silent drops
+# (bad records / missing images are errors naming the file, or skipped with a
+# count with on_bad_input='skip'; see docs/datasets.md).
+dataset_type = 'mmkd_dense.StrictCityscapesDataset'
 data_root = 'data/cityscapes/'
 backend_args = None
 

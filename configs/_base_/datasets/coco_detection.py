@@ -1,5 +1,10 @@
 # COCO 2017 detection (mmdet 3.3 standard settings): 1333x800, flip 0.5.
-dataset_type = 'CocoDataset'
+# StrictCocoDataset = mmdet's CocoDataset without silent drops: an unknown
+# category_id, a malformed / non-positive / outside box, a missing image, an
+# empty or truncated json are errors naming the file and record, raised while
+# the dataset is built (before training). Set on_bad_input='skip' on a
+# dataset to skip such records with a logged count instead (docs/datasets.md).
+dataset_type = 'mmkd_dense.StrictCocoDataset'
 data_root = 'data/coco/'
 backend_args = None
 

@@ -4,7 +4,11 @@
 # images), 1000x600, flip 0.5, VOC07 11-point mAP@0.5.
 # Expected tree (docs/datasets.md): data/VOCdevkit/VOC20{07,12}/
 #   {Annotations,ImageSets/Main,JPEGImages}. 20 classes (mmdet VOCDataset).
-dataset_type = 'VOCDataset'
+# StrictVOCDataset = mmdet's VOCDataset without silent drops: an unknown class
+# name, a non-numeric or non-positive box, a malformed / missing XML or a
+# missing image is an error naming the file and line, raised while the
+# dataset is built; on_bad_input='skip' skips them with a logged count.
+dataset_type = 'mmkd_dense.StrictVOCDataset'
 data_root = 'data/VOCdevkit/'
 backend_args = None
 

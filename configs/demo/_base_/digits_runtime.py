@@ -3,7 +3,9 @@
 # Short CPU-friendly schedule shared by the demo teacher, student and KD runs.
 _base_ = ['../../_base_/default_runtime.py']
 
-dataset_type = 'CocoDataset'
+# strict COCO loading: bad records and missing images are errors naming the
+# file before training (on_bad_input='skip' skips them with a count)
+dataset_type = 'mmkd_dense.StrictCocoDataset'
 data_root = 'data/digits_demo/'
 metainfo = dict(classes=('0', '1', '2', '3', '4', '5', '6', '7', '8', '9'))
 backend_args = None
@@ -74,7 +76,8 @@ optim_wrapper = dict(
     clip_grad=dict(max_norm=10, norm_type=2))
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=10),
-    checkpoint=dict(type='CheckpointHook', interval=12, max_keep_ckpts=1),
+    checkpoint=dict(
+        type='mmkd_dense.SafeCheckpointHook', interval=12, max_keep_ckpts=1),
     visualization=dict(type='DetVisualizationHook', draw=False))
 log_processor = dict(window_size=10)
 randomness = dict(seed=0)

@@ -205,6 +205,12 @@ def convert_cityscapes_split(cityscapes_root: str,
                                       f'{base}_gtFine_instanceIds.png'),
                 img_path=osp.join(img_root, rel), file_name=rel,
                 label_ids=label_ids, on_bad_input=on_bad_input))
+    if not jobs:
+        raise FileNotFoundError(
+            f'Cityscapes split {split!r} is empty: no <city>/*{suffix} file '
+            f'in {gt_root} (expected {gt_root}/<city>/<name>{suffix}). '
+            'Check the split name (--splits) and the gtFine download; '
+            'nothing was written.')
     if nproc > 1:
         with Pool(nproc) as pool:
             results = pool.map(_convert_one, jobs, chunksize=8)

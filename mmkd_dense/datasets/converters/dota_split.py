@@ -21,7 +21,7 @@ import numpy as np
 from ..bad_input_handler import BadInputHandler
 from ..class_names import DOTA_V10_CLASSES, DOTA_V15_CLASSES
 from ..dota_labels import read_dota_labels
-from ._io import check_output_path, write_json_atomic
+from ._io import check_disjoint, check_output_path, write_json_atomic
 
 __all__ = [
     'compute_windows', 'assign_objects', 'polygons_to_hbb', 'patch_name',
@@ -309,6 +309,7 @@ def split_dota(src_dir: str,
     classes = {'v1.0': DOTA_V10_CLASSES, 'v1.5': DOTA_V15_CLASSES}.get(version)
     if classes is None:
         raise ValueError(f"version must be 'v1.0' or 'v1.5', got {version!r}")
+    check_disjoint(src_dir, out_root, 'src', 'out')
     img_dir = osp.join(src_dir, img_subdir)
     ann_dir = osp.join(src_dir, ann_subdir) if ann_subdir else None
     for folder in (img_dir, ann_dir):
