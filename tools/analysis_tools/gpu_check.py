@@ -23,6 +23,11 @@ training size):
 Peak memory is ``torch.cuda.max_memory_allocated`` on CUDA (total, model
 included) and the peak resident-set-size above the start on CPU.
 
+On CPU keep the input above 64 px on at least one side (``--tiny``: 64 x
+96): with a 1 x 1 P6 map the P7 conv (3x3, stride 2) runs on a 1 x 1 input,
+and torch 2.13's CPU bfloat16 convolution returns a wrong, often non-finite,
+weight gradient for that case (a torch bug, not one of the methods).
+
 It writes ``gpu_check.json`` and ``gpu_check.md`` (a markdown table headed by
 the device name) to ``--out-dir`` and exits with 1 if any method failed:
 an exception, a non-finite loss, non-finite gradients (bfloat16) or every
