@@ -31,9 +31,10 @@ def find_missing_files(paths: List[str]) -> List[str]:
     Returns:
         list[str]: the missing ones, in input order.
     """
+    split = [osp.split(p) for p in paths]
     by_dir: Dict[str, Set[str]] = defaultdict(set)
-    for p in paths:
-        by_dir[osp.dirname(p)].add(osp.basename(p))
+    for folder, name in split:
+        by_dir[folder].add(name)
     present: Dict[str, Set[str]] = {}
     for folder, wanted in by_dir.items():
         names: Set[str] = set()
@@ -53,7 +54,8 @@ def find_missing_files(paths: List[str]) -> List[str]:
             names = {n for n in wanted if osp.isfile(osp.join(folder, n))}
         present[folder] = names
     return [
-        p for p in paths if osp.basename(p) not in present[osp.dirname(p)]
+        p for p, (folder, name) in zip(paths, split)
+        if name not in present[folder]
     ]
 
 
