@@ -9,7 +9,8 @@ training size):
 
 1. ``--iters`` mixed-precision training iterations as ``tools/train.py
    --amp`` runs them (mmengine ``AmpOptimWrapper`` semantics): forward and
-   loss under ``torch.autocast`` (float16 on CUDA, bfloat16 on CPU), on CUDA a
+   loss under ``torch.autocast`` (float16 on CUDA, bfloat16 on CPU with the
+   float32 RoIAlign / NMS shims of ``mmkd_dense.utils.amp``), on CUDA a
    dynamic ``GradScaler`` (initial scale 2**16) that skips a step whose
    gradients are not finite, gradient clipping as configured, SGD with the
    config's lr / momentum / weight decay. Recorded: time per iteration, peak
@@ -441,6 +442,11 @@ def main(argv=None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     import mmkd_dense  # noqa: F401  (registers modules)
+    if not args.device.startswith('cuda'):
+        # what tools/train.py --amp does on CPU (configure_amp): mmcv's CPU
+        # RoIAlign / nms have no bfloat16 kernels, run them in float32
+        from mmkd_dense.utils.amp import apply_cpu_bfloat16_shims
+        apply_cpu_bfloat16_shims()
     methods = args.methods or list(METHOD_CONFIGS)
     results = []
     for method in methods:
