@@ -289,18 +289,40 @@ class TestUAVDTConverter(unittest.TestCase):
         with self.assertRaises(SystemExit) as ctx:
             tool.main([self.root, '--seq-list', listing])
         self.assertIn('--seq-list needs --out', str(ctx.exception.code))
-        with self.assertRaises(SystemExit) as ctx:
-            tool.main([self.tmp.name])
-        self.assertIn('UAV-benchmark-M', str(ctx.exception.code))
+        # user errors: one line on stderr, exit status 1, nothing written
+        absent = osp.join(self.tmp.name, 'absent.txt')
+        with open(absent, 'w') as f:
+            f.write('M0404\nM0405\n')
+        never = osp.join(self.tmp.name, 'never.json')
+        for argv, message in (
+                ([self.tmp.name], 'UAV-benchmark-M'),
+                ([self.root, '--split', 'train', '--quiet'],
+                 'missing sequence folder'),
+                ([self.root, '--seq-list', absent, '--out', never,
+                  '--on-bad-input', 'skip'],
+                 'none of the 2 listed sequences')):
+            err = io.StringIO()
+            with contextlib.redirect_stderr(err), \
+                    contextlib.redirect_stdout(io.StringIO()):
+                self.assertEqual(tool.cli(argv), 1)
+            self.assertTrue(err.getvalue().startswith('uavdt2coco: error: '))
+            self.assertIn(message, err.getvalue())
+        self.assertFalse(osp.exists(never))
+        self.assertFalse(osp.exists(osp.join(self.root, 'annotations',
+                                             'UAVDT_train.json')))
+        # --out <folder>: the default name inside it
+        folder = osp.join(self.tmp.name, 'jsons')
+        os.makedirs(folder)
+        with contextlib.redirect_stdout(io.StringIO()):
+            self.assertEqual(tool.cli([self.root, '--split', 'all', '--out',
+                                       folder, '--quiet']), 0)
+        self.assertTrue(osp.isfile(osp.join(folder, 'UAVDT_all.json')))
         # 'all' = every M#### folder; built-in train list needs all 30
         out_all = osp.join(self.tmp.name, 'all.json')
         with contextlib.redirect_stdout(io.StringIO()):
             tool.main([self.root, '--split', 'all', '--out', out_all])
         self.assertEqual(_load(out_all)['info']['sequences'],
                          ['M0101', 'M0203', 'M9999'])
-        with self.assertRaisesRegex(BadInputError, 'missing sequence'), \
-                contextlib.redirect_stdout(io.StringIO()):
-            tool.main([self.root, '--split', 'train', '--quiet'])
 
 
 class TestUAVDTDefaultSplitAndDataset(unittest.TestCase):

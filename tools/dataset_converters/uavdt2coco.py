@@ -19,12 +19,14 @@ outputs never go inside the input folders and are not replaced without
 --overwrite.
 """
 import argparse
+import os
 import os.path as osp
 import sys
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(
     __file__)))))
 
+from mmkd_dense.datasets.converters._io import USER_ERRORS  # noqa: E402
 from mmkd_dense.datasets.converters.uavdt import (  # noqa: E402
     convert_uavdt_split, find_uavdt_dirs, resolve_uavdt_sequences)
 
@@ -39,7 +41,10 @@ def parse_args(argv=None):
     p.add_argument('--seq-list',
                    help='text file of sequence names or M_attr/<split> '
                    'folder (needs --out)')
-    p.add_argument('--out', help='output json (one split / --seq-list)')
+    p.add_argument('--out',
+                   help='output json (one split / --seq-list); with one '
+                   '--split, an existing folder (or a path ending in /) gets '
+                   'UAVDT_<split>.json inside it')
     p.add_argument('--out-dir',
                    help='folder of UAVDT_<split>.json (default '
                    '<root>/annotations)')
@@ -61,26 +66,28 @@ def main(argv=None):
     args = parse_args(argv)
     if args.frame_step < 1:
         sys.exit(f'--frame-step must be >= 1, got {args.frame_step}')
-    try:
-        img_dir, gt_dir = find_uavdt_dirs(args.root, args.img_dir,
-                                          args.gt_dir)
-    except FileNotFoundError as e:
-        sys.exit(str(e))
+    img_dir, gt_dir = find_uavdt_dirs(args.root, args.img_dir, args.gt_dir)
     if args.seq_list and args.split:
         sys.exit('give either --split or --seq-list, not both')
     jobs = []
     if args.seq_list:
         if not args.out:
             sys.exit('--seq-list needs --out (the output json)')
-        jobs.append(('seq-list', resolve_uavdt_sequences(
-            seq_list=args.seq_list), args.out))
+        try:
+            sequences = resolve_uavdt_sequences(seq_list=args.seq_list)
+        except ValueError as e:  # an empty list / M_attr folder
+            sys.exit(f'uavdt2coco: error: {e}')
+        jobs.append(('seq-list', sequences, args.out))
     else:
         splits = args.split or list(SPLITS)
         if args.out and len(splits) != 1:
             sys.exit('--out needs exactly one --split')
         out_dir = args.out_dir or osp.join(args.root, 'annotations')
         for split in splits:
-            out = args.out or osp.join(out_dir, f'UAVDT_{split}.json')
+            name = f'UAVDT_{split}.json'
+            out = args.out or osp.join(out_dir, name)
+            if osp.isdir(out) or out.endswith(('/', os.sep)):
+                out = osp.join(out, name)
             jobs.append((split, resolve_uavdt_sequences(
                 split, img_dir=img_dir), out))
     for name, sequences, out in jobs:
@@ -101,5 +108,17 @@ def main(argv=None):
             print(stats['skipped_summary'])
 
 
+def cli(argv=None) -> int:
+    """Run :func:`main`; a user error (bad input, missing folders, refused
+    output) is one line on stderr and exit status 1 instead of a
+    traceback."""
+    try:
+        main(argv)
+    except USER_ERRORS as e:
+        print(f'uavdt2coco: error: {e}', file=sys.stderr)
+        return 1
+    return 0
+
+
 if __name__ == '__main__':
-    main()
+    sys.exit(cli())

@@ -309,7 +309,8 @@ def convert_uavdt_split(root: str,
     naming file and line, or are skipped and counted with
     ``on_bad_input='skip'``. A listed sequence without frame folder or
     ``*_gt_whole.txt`` is bad input too (skipped whole in skip mode). A
-    missing ``*_gt_ignore.txt`` means no ignore region (counted).
+    missing ``*_gt_ignore.txt`` means no ignore region (counted). If no
+    frame at all is left, nothing is written (``FileNotFoundError``).
 
     Args:
         root (str): extracted UAVDT root (used for the default folders).
@@ -424,6 +425,11 @@ def convert_uavdt_split(root: str,
             print(f'[{k}/{len(sequences)}] {seq}: {len(kept)} frames, '
                   f'{len(out_images)} images so far', flush=True)
     stats['images'] = len(out_images)
+    if not out_images:
+        raise FileNotFoundError(
+            f'UAVDT: none of the {len(sequences)} listed sequences could be '
+            f'converted ({handler.summary() or "no sequence given"}); check '
+            f'{img_dir} and {gt_dir}. Nothing was written.')
     write_json_atomic(
         dict(info=dict(description='UAVDT (UAV-benchmark-M, DET) converted '
                        'by mmkd_dense uavdt2coco.py',
