@@ -14,7 +14,8 @@ from mmengine.runner import Runner
 import mmkd_dense  # noqa: F401
 from mmkd_dense.testing import (build_model_from_cfg, make_tiny_coco,
                                 shrink_config)
-from ._helpers import REPO, low_score_thr, read_scalars, run_tool
+from ._helpers import (REPO, low_score_thr, read_scalars, run_tool,
+                       set_teacher_ckpt)
 
 PAIRS = {
     'retina': 'retina-r101_retina-r50_2x',
@@ -60,7 +61,8 @@ class DistillRuntimeCase:
         cfg = shrink_config(Config.fromfile(config), self.data,
                             osp.join(work, 'kd'))
         cfg = low_score_thr(cfg)
-        cfg.model.teacher_ckpt = self._teacher_ckpt(cfg, work)
+        # FGD: the student's neck/head are initialised from the teacher too
+        set_teacher_ckpt(cfg, self._teacher_ckpt(cfg, work))
 
         # train 2 iterations + validation of student and teacher
         runner = Runner.from_cfg(cfg)

@@ -1,19 +1,40 @@
 # FGD (Focal and Global KD, CVPR 2022) baseline: Faster R-CNN R101 -> Faster R-CNN R50, 2x COCO.
 #   1. python tools/train.py configs/detectors/faster_rcnn/faster-rcnn_r101_fpn_2x_coco.py
-#   2. python tools/train.py {this config} \
-#        --cfg-options model.teacher_ckpt=work_dirs/faster-rcnn_r101_fpn_2x_coco/epoch_24.pth
+#   2. python tools/train.py {this config} --cfg-options \
+#        model.teacher_ckpt=T \
+#        model.architecture.neck.init_cfg.checkpoint=T \
+#        model.architecture.rpn_head.init_cfg.checkpoint=T \
+#        model.architecture.roi_head.init_cfg.checkpoint=T
+#      (T = work_dirs/faster-rcnn_r101_fpn_2x_coco/epoch_24.pth; or edit teacher_ckpt below)
+# As in FGD's config (init_student=True), the student's neck, RPN and RoI head start from
+# the teacher's weights (same shapes for R101 and R50); the backbone keeps its
+# own (ImageNet) initialisation. FGD README and docs/methods.md: FGD.
 _base_ = ['../../detectors/faster_rcnn/faster-rcnn_r50_fpn_2x_coco.py']
 
 teacher_ckpt = 'work_dirs/faster-rcnn_r101_fpn_2x_coco/epoch_24.pth'
+# FGD's Faster R-CNN config distils P2-P5 (neck.fpn_convs.0-3); P6 is a max-pool
+# of P5 and is not distilled.
 fgd_loss = dict(
     type='mmkd_dense.FGDLoss', student_channels=256, teacher_channels=256,
     temp=0.5, alpha_fgd=5e-05, beta_fgd=2.5e-05, gamma_fgd=5e-05, lambda_fgd=5e-07)
+
+student = dict(
+    _base_.model,
+    neck=dict(_base_.model.neck,
+              init_cfg=dict(type='Pretrained', prefix='neck.',
+                            checkpoint=teacher_ckpt)),
+    rpn_head=dict(_base_.model.rpn_head,
+                  init_cfg=dict(type='Pretrained', prefix='rpn_head.',
+                                checkpoint=teacher_ckpt)),
+    roi_head=dict(_base_.model.roi_head,
+                  init_cfg=dict(type='Pretrained', prefix='roi_head.',
+                                checkpoint=teacher_ckpt)))
 
 model = dict(
     _delete_=True,
     _scope_='mmrazor',
     type='mmkd_dense.GTAwareDistill',
-    architecture=_base_.model,
+    architecture=student,
     teacher=dict(cfg_file='configs/detectors/faster_rcnn/faster-rcnn_r101_fpn_2x_coco.py'),
     teacher_ckpt=teacher_ckpt,
     teacher_forward='feat',
@@ -21,12 +42,12 @@ model = dict(
         type='mmkd_dense.GTAwareDistiller',
         student_recorders=dict(fpn=dict(type='ModuleOutputs', source='neck')),
         teacher_recorders=dict(fpn=dict(type='ModuleOutputs', source='neck')),
-        distill_losses={f'loss_fgd_fpn{i}': fgd_loss for i in range(5)},
+        distill_losses={f'loss_fgd_fpn{i}': fgd_loss for i in range(4)},
         loss_forward_mappings={
             f'loss_fgd_fpn{i}': dict(
                 preds_S=dict(from_student=True, recorder='fpn', data_idx=i),
                 preds_T=dict(from_student=False, recorder='fpn', data_idx=i))
-            for i in range(5)
+            for i in range(4)
         }))
 
 find_unused_parameters = True

@@ -1,7 +1,13 @@
 # FGD (Focal and Global KD, CVPR 2022) baseline: GFL R101 -> GFL R50, 1x COCO.
 #   1. python tools/train.py configs/detectors/gfl/gfl_r101_fpn_1x_coco.py
-#   2. python tools/train.py {this config} \
-#        --cfg-options model.teacher_ckpt=work_dirs/gfl_r101_fpn_1x_coco/epoch_12.pth
+#   2. python tools/train.py {this config} --cfg-options \
+#        model.teacher_ckpt=T \
+#        model.architecture.neck.init_cfg.checkpoint=T \
+#        model.architecture.bbox_head.init_cfg.checkpoint=T
+#      (T = work_dirs/gfl_r101_fpn_1x_coco/epoch_12.pth; or edit teacher_ckpt below)
+# As in FGD's config (init_student=True), the student's neck and head start from
+# the teacher's weights (same shapes for R101 and R50); the backbone keeps its
+# own (ImageNet) initialisation. FGD README and docs/methods.md: FGD.
 _base_ = ['../../detectors/gfl/gfl_r50_fpn_1x_coco.py']
 
 teacher_ckpt = 'work_dirs/gfl_r101_fpn_1x_coco/epoch_12.pth'
@@ -9,11 +15,20 @@ fgd_loss = dict(
     type='mmkd_dense.FGDLoss', student_channels=256, teacher_channels=256,
     temp=0.5, alpha_fgd=0.001, beta_fgd=0.0005, gamma_fgd=0.0005, lambda_fgd=5e-06)
 
+student = dict(
+    _base_.model,
+    neck=dict(_base_.model.neck,
+              init_cfg=dict(type='Pretrained', prefix='neck.',
+                            checkpoint=teacher_ckpt)),
+    bbox_head=dict(_base_.model.bbox_head,
+                   init_cfg=dict(type='Pretrained', prefix='bbox_head.',
+                                 checkpoint=teacher_ckpt)))
+
 model = dict(
     _delete_=True,
     _scope_='mmrazor',
     type='mmkd_dense.GTAwareDistill',
-    architecture=_base_.model,
+    architecture=student,
     teacher=dict(cfg_file='configs/detectors/gfl/gfl_r101_fpn_1x_coco.py'),
     teacher_ckpt=teacher_ckpt,
     teacher_forward='feat',
