@@ -103,8 +103,8 @@ class TestCPUAmpTraining(unittest.TestCase):
 
     def _train(self, name):
         work = osp.join(self.tmp.name, name)
-        cfg = shrink_config(Config.fromfile(osp.join(REPO, DEMO_CONFIGS[name])),
-                            self.data, work, image_scale=(64, 64))
+        config = Config.fromfile(osp.join(REPO, DEMO_CONFIGS[name]))
+        cfg = shrink_config(config, self.data, work, image_scale=(64, 64))
         cfg.model.teacher_ckpt = self.teacher_ckpt
         for loss in cfg.model.distiller.distill_losses.values():
             if loss.get('amplifier_ckpt'):  # DS2D2 HF amplifier: random
