@@ -103,7 +103,9 @@ def write_json_atomic(obj: dict, path: str) -> None:
     tmp = f'{path}.tmp{os.getpid()}'
     try:
         with open(tmp, 'w') as f:
-            json.dump(obj, f)
+            # json.dumps runs the C encoder; json.dump(obj, f) streams
+            # through the pure-Python one (~3x slower on large jsons)
+            f.write(json.dumps(obj))
         os.replace(tmp, path)
     except BaseException:
         if osp.lexists(tmp):
