@@ -175,6 +175,11 @@ class TestDistillerConfigErrors(unittest.TestCase):
         for loss in cfg.model.distiller.distill_losses.values():
             loss.student_channels = 64  # the demo student has 32
         model = build_model_from_cfg(cfg)
+        # in a training step the loss's own error propagates (issue 11.6)
+        with self.assertRaisesRegex(ValueError, 'student has 32 channels'):
+            model.loss(*make_dummy_batch(num_classes=10))
+        # the preflight dry run turns it into a config hint
+        model.distiller.explain_errors = True
         with self.assertRaises(DistillConfigError) as err:
             model.loss(*make_dummy_batch(num_classes=10))
         msg = str(err.exception)
