@@ -2,7 +2,7 @@
 """Throughput of the dataset converters on generated data.
 
     python tools/analysis_tools/benchmark_datasets.py [--repeats 3]
-        [--visdrone-images 200] [--out results.json]
+        [--visdrone-images 200] [--uavdt-frames 4000] [--out results.json]
 
 * DOTA split: one generated 4000x4000 PNG with 500 objects (rotated
   quadrilaterals, 8-150 px) -> 25 patches of 1024 (gap 200), single
@@ -10,6 +10,10 @@
   breakdown.
 * VisDrone conversion: N generated 1360x765 JPEGs with 60 lines each
   (including ignored regions and "others") -> COCO json.
+* UAVDT conversion (uavdt2coco): 50 generated sequences of N/50 frames,
+  20 ``*_gt_whole.txt`` lines + 1 ignore region per frame -> COCO json; the
+  converter reads one frame size per sequence, so only the first frame of
+  each sequence is a real 1080x540 JPEG (the others are empty files).
 Nothing here is downloaded; everything is written to a temporary folder.
 """
 import argparse
@@ -139,16 +143,62 @@ def bench_visdrone(tmp, num_images, lines_per_image=60):
                 ignore_regions=stats['ignore_regions'])
 
 
+def bench_uavdt(tmp, num_frames, repeats, num_seqs=50, objects=20):
+    import cv2
+
+    from mmkd_dense.datasets.converters.uavdt import convert_uavdt_split
+    rng = np.random.RandomState(0)
+    root = osp.join(tmp, 'UAVDT')
+    gt_dir = osp.join(root, 'UAV-benchmark-MOTD_v1.0', 'GT')
+    os.makedirs(gt_dir)
+    frames = max(num_frames // num_seqs, 1)
+    base = _smooth_image(1080, 540, 0)
+    seqs = [f'M{9000 + s:04d}' for s in range(num_seqs)]
+    for seq in seqs:
+        seq_dir = osp.join(root, 'UAV-benchmark-M', seq)
+        os.makedirs(seq_dir)
+        cv2.imwrite(osp.join(seq_dir, 'img000001.jpg'), base)
+        for f in range(2, frames + 1):
+            open(osp.join(seq_dir, f'img{f:06d}.jpg'), 'wb').close()
+        whole, ignore = [], []
+        for f in range(1, frames + 1):
+            x, y = rng.randint(0, 1000, objects), rng.randint(0, 500, objects)
+            w, h = rng.randint(8, 80, objects), rng.randint(8, 40, objects)
+            whole += [f'{f},{t + 1},{x[t]},{y[t]},{w[t]},{h[t]},1,'
+                      f'{1 + t % 4},{1 + t % 3}' for t in range(objects)]
+            ignore.append(f'{f},-1,900,0,180,60,-1,-1,-1')
+        with open(osp.join(gt_dir, f'{seq}_gt_whole.txt'), 'w') as fh:
+            fh.write('\n'.join(whole) + '\n')
+        with open(osp.join(gt_dir, f'{seq}_gt_ignore.txt'), 'w') as fh:
+            fh.write('\n'.join(ignore) + '\n')
+    walls, cpus = [], []
+    for _ in range(repeats):
+        t0, c0 = time.perf_counter(), time.process_time()
+        stats = convert_uavdt_split(root, osp.join(tmp, 'uavdt.json'), seqs,
+                                    overwrite=True, progress=False)
+        walls.append(time.perf_counter() - t0)
+        cpus.append(time.process_time() - c0)
+    wall = statistics.median(walls)
+    lines = stats['objects'] + stats['ignore_regions']
+    return dict(frames=stats['images'], lines=lines, seconds=wall,
+                cpu_seconds=statistics.median(cpus),
+                frames_per_second=stats['images'] / wall,
+                lines_per_second=lines / wall)
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     p.add_argument('--repeats', type=int, default=3)
     p.add_argument('--visdrone-images', type=int, default=200)
+    p.add_argument('--uavdt-frames', type=int, default=4000)
     p.add_argument('--out', help='write the results as json')
     args = p.parse_args()
     import mmkd_dense  # noqa: F401
     with tempfile.TemporaryDirectory() as tmp:
         res = dict(dota_split_4000px_500obj=bench_dota(tmp, args.repeats),
                    visdrone2coco=bench_visdrone(tmp, args.visdrone_images),
+                   uavdt2coco=bench_uavdt(tmp, args.uavdt_frames,
+                                          args.repeats),
                    cpu_count=os.cpu_count())
     print(json.dumps(res, indent=2))
     if args.out:
