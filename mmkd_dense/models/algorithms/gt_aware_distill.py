@@ -196,7 +196,7 @@ class GTAwareDistill(SingleTeacherDistill):
                     self.teacher.extract_feat(batch_inputs)
                     return {}
                 if self.teacher_forward == 'tensor':
-                    self.teacher(batch_inputs, data_samples, mode='tensor')
+                    _tensor_forward(self.teacher, batch_inputs, data_samples)
                     return {}
                 teacher_losses = self.teacher(
                     batch_inputs, data_samples, mode='loss')
@@ -238,6 +238,19 @@ class GTAwareDistill(SingleTeacherDistill):
                 self.distiller.set_batch_context(None)
             losses.update(add_prefix(distill_losses, 'distill'))
         return losses
+
+
+def _tensor_forward(detector: torch.nn.Module, batch_inputs: torch.Tensor,
+                    data_samples: Optional[List[BaseDataElement]]) -> None:
+    """``mode='tensor'`` forward of a detector in which a single-stage
+    detector's ``bbox_head`` is *called* (mmdet's ``_forward`` calls
+    ``bbox_head.forward``, which skips forward hooks, so a ``ModuleOutputs``
+    recorder on ``bbox_head`` would record nothing). Same outputs."""
+    from mmdet.models.detectors import SingleStageDetector
+    if isinstance(detector, SingleStageDetector):
+        detector.bbox_head(detector.extract_feat(batch_inputs))
+    else:
+        detector(batch_inputs, data_samples, mode='tensor')
 
 
 def resolve_detector_cfg(model_cfg: Union[BaseModel, Dict],
