@@ -233,6 +233,15 @@ class TestRepositoryDocs(unittest.TestCase):
                 ('configs/cid_lightml/README.md', '#3-cid--light-ml')):
             with open(osp.join(ROOT, readme), encoding='utf-8') as f:
                 self.assertIn(f'docs/methods.md{anchor})', f.read(), readme)
+        # every method folder's README (baselines included) links a section
+        readmes = [p for p in repo_files(osp.join(ROOT, 'configs'))
+                   if osp.basename(p) == 'README.md']
+        self.assertGreaterEqual(len(readmes), 3)
+        for readme in readmes:
+            with open(readme, encoding='utf-8') as f:
+                self.assertRegex(f.read(),
+                                 r'\(([./]*)docs/methods\.md#[\w-]+\)',
+                                 osp.relpath(readme, ROOT))
 
     def test_all_references_resolve(self):
         problems = broken_references(ROOT)
