@@ -83,6 +83,9 @@ METHOD_CONFIGS = OrderedDict([
     ('pkd', 'configs/baselines/pkd/pkd_fpn_retina-r101_retina-r50_2x_coco.py'),
     ('cwd', 'configs/baselines/cwd/cwd_fpn_retina-r101_retina-r50_2x_coco.py'),
     ('mgd', 'configs/baselines/mgd/mgd_fpn_retina-r101_retina-r50_2x_coco.py'),
+    ('ld', 'configs/baselines/ld/ld_head_gfl-r101_gfl-r50_1x_coco.py'),
+    ('crosskd', 'configs/baselines/crosskd/'
+     'crosskd_head_retina-r101_retina-r50_2x_coco.py'),
 ])
 
 #: ``--tiny`` settings: a CPU smoke run of the same code path
