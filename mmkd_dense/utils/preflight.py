@@ -88,7 +88,7 @@ def preflight_check(cfg, dry_run: bool = True,
     Raises:
         PreflightError: with the config key and the fix in the message.
     """
-    from mmengine.registry import MODELS, DefaultScope
+    from mmengine.registry import DefaultScope
 
     from mmkd_dense.models.algorithms import check_teacher_ckpt
     from mmkd_dense.utils.pretrained import check_pretrained_weights

@@ -1,14 +1,114 @@
 # Copyright (c) mmkd_dense contributors. All rights reserved.
-"""Build the Runner of ``tools/train.py`` / ``tools/test.py``."""
+"""The Runner of ``tools/train.py`` / ``tools/test.py``, with a console that
+shows what a user reads.
 
-__all__ = ['build_runner']
+mmengine's Runner logs, before the first iteration, the environment (with
+PyTorch's build flags), the whole merged config (hundreds of lines for a
+distillation config) and the hook table: ~500 console lines. The run log
+file (``<work_dir>/<timestamp>/<timestamp>.log``) keeps all of it, and the
+config is also saved as ``<work_dir>/<config name>.py``; on the console
+:class:`ConsoleSummaryRunner` prints the environment without the build
+flags, one line in place of the config dump (where to find it) and nothing
+for the hook table.
+"""
+import logging
+from typing import Callable, Optional
+
+from mmengine.runner import Runner
+
+__all__ = ['ConsoleSummaryRunner', 'build_runner', 'summarize_for_console']
+
+_COMPILE_DETAILS = 'PyTorch compiling details:'
+
+
+def summarize_for_console(message: str, config_file: str,
+                          log_file: str) -> Optional[str]:
+    """The console version of a Runner start-up message.
+
+    Args:
+        message (str): the logged message.
+        config_file (str): where the Runner saves the config.
+        log_file (str): the run log file.
+
+    Returns:
+        str | None: None to print ``message`` unchanged, ``''`` to drop it,
+        else the shorter text.
+    """
+    if message.startswith('Config:\n'):
+        lines = message.count('\n')
+        return (f'Config ({lines} lines): saved as {config_file}, and in '
+                f'full in the run log {log_file}')
+    if message.startswith('Hooks will be executed in the following order'):
+        return ''
+    if _COMPILE_DETAILS in message:
+        kept, skipping = [], False
+        for line in message.split('\n'):
+            if _COMPILE_DETAILS in line:
+                kept.append(line.split(_COMPILE_DETAILS)[0] +
+                            _COMPILE_DETAILS + ' (in the run log)')
+                skipping = True
+            elif skipping and not (line.startswith('    ') and
+                                   line[4:5].strip()):
+                continue  # the build flags ("  - ...") and the blank line
+            else:
+                skipping = False
+                kept.append(line)
+        return '\n'.join(kept)
+    return None
+
+
+class _ConsoleFilter(logging.Filter):
+    """On one (console) handler, replace start-up records by their
+    summary; other handlers (the log file) get the record unchanged."""
+
+    def __init__(self, handler: logging.Handler,
+                 summarize: Callable[[str], Optional[str]]) -> None:
+        super().__init__()
+        self.handler = handler
+        self.summarize = summarize
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            short = self.summarize(record.getMessage())
+        except Exception:  # noqa: BLE001 - never break logging
+            return True
+        if short is None:
+            return True
+        if short:
+            replacement = logging.makeLogRecord(
+                dict(record.__dict__, msg=short, args=()))
+            self.handler.emit(replacement)
+        return False
+
+
+class ConsoleSummaryRunner(Runner):
+    """``mmengine.runner.Runner`` whose console shows a summary of the
+    start-up messages (see :func:`summarize_for_console`); the run log file
+    keeps everything."""
+
+    def build_logger(self, *args, **kwargs):
+        """The Runner's logger, with the summary filter on its console
+        handler(s)."""
+        import os.path as osp
+        logger = super().build_logger(*args, **kwargs)
+        log_file = next((h.baseFilename for h in logger.handlers
+                         if isinstance(h, logging.FileHandler)), '')
+        name = osp.basename(self.cfg.filename) if self.cfg.filename else \
+            f'{self.timestamp}.py'
+        config_file = osp.join(self.work_dir, name)
+        for handler in logger.handlers:
+            if type(handler) is logging.StreamHandler and not any(
+                    isinstance(f, _ConsoleFilter) for f in handler.filters):
+                handler.addFilter(_ConsoleFilter(
+                    handler, lambda msg: summarize_for_console(
+                        msg, config_file, log_file)))
+        return logger
 
 
 def build_runner(cfg):
-    """``Runner.from_cfg(cfg)``, or ``RUNNERS.build(cfg)`` when the config
-    names a ``runner_type``."""
+    """:class:`ConsoleSummaryRunner` from ``cfg``, or ``RUNNERS.build(cfg)``
+    when the config names its own ``runner_type``."""
     from mmengine.registry import RUNNERS
-    from mmengine.runner import Runner
     if 'runner_type' not in cfg:
-        return Runner.from_cfg(cfg)
+        return ConsoleSummaryRunner.from_cfg(cfg)
     return RUNNERS.build(cfg)

@@ -106,8 +106,12 @@ def load_tool(name):
     return _TOOLS[name]
 
 
-def run_main(tool, argv):
+def run_main(tool, argv, stdout=None):
     """Run ``tools/<tool>.py`` with ``argv`` in this process.
+
+    Args:
+        stdout (io.StringIO, optional): receives what it prints on stdout
+            (the Runner's console log).
 
     Returns:
         tuple[int, str]: the exit code (0 when ``main`` returns) and what it
@@ -118,7 +122,8 @@ def run_main(tool, argv):
     cwd = os.getcwd()
     os.chdir(REPO)
     try:
-        with contextlib.redirect_stderr(err):
+        with contextlib.redirect_stderr(err), \
+                contextlib.redirect_stdout(stdout or sys.stdout):
             load_tool(tool).main(list(argv))
     except SystemExit as exc:
         if isinstance(exc.code, str):

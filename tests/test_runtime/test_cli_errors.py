@@ -10,6 +10,7 @@ Most cases call ``tools/<tool>.py``'s ``main(argv)`` in this process (the
 same code as the command line, without paying the imports per case); one
 case per tool runs the real command in a subprocess.
 """
+import io
 import os
 import os.path as osp
 import shutil
@@ -212,9 +213,26 @@ class TestResume(TrainCLICase):
         first = self.kd_config('resume_1', **{
             'model.teacher_ckpt': teacher, **no_val,
             'train_cfg.max_iters': 1, 'default_hooks.checkpoint.interval': 1})
-        code, err = run_main('train', [first, '--work-dir', work])
+        console = io.StringIO()
+        code, err = run_main('train', [first, '--work-dir', work],
+                             stdout=console)
         self.assertEqual(code, 0, err[-3000:])
         self.assertTrue(osp.isfile(osp.join(work, 'iter_1.pth')))
+        # the console shows a summary before the first iteration; the run
+        # log keeps the config dump, the hook table and the build flags
+        console = console.getvalue()
+        lines = console.splitlines()
+        first_iter = next(i for i, line in enumerate(lines)
+                          if 'Iter(train)' in line)
+        self.assertLess(first_iter, 80, console[:5000])
+        self.assertIn('Config (', console)
+        self.assertIn(f'saved as {osp.abspath(work)}/resume_1.py', console)
+        self.assertNotIn('Hooks will be executed', console)
+        self.assertNotIn('Build settings', console)
+        log = ''.join(open(p).read() for p in self.run_logs(work))
+        for full in ('Config:\n', 'Hooks will be executed',
+                     'Build settings', "type='mmkd_dense.GTAwareDistill'"):
+            self.assertIn(full, log)
         os.rename(teacher, teacher + '.moved')
         second = self.kd_config('resume_2', **{
             'model.teacher_ckpt': teacher, **no_val,
@@ -228,10 +246,13 @@ class TestResume(TrainCLICase):
         for name, value in original.items():
             torch.testing.assert_close(resumed['state_dict']['teacher.' +
                                                              name], value)
-        logs = [osp.join(r, f) for r, _, fs in os.walk(work) for f in fs
-                if f.endswith('.log')]
         self.assertTrue(any('weights restored from' in open(p).read()
-                            for p in logs))
+                            for p in self.run_logs(work)))
+
+    @staticmethod
+    def run_logs(work):
+        return [osp.join(r, f) for r, _, fs in os.walk(work) for f in fs
+                if f.endswith('.log')]
 
 
 class TestTestToolRefusesMismatch(DemoDataCase):

@@ -56,7 +56,7 @@ class TestTeacherCheckpoint(DemoDataCase):
         msg = str(ctx.exception)
         num_keys = len(self.build_teacher_state())
         self.assertIn(f'model.teacher_ckpt="{self.student_ckpt}"', msg)
-        self.assertIn(f'0 missing, 0 unexpected and ', msg)
+        self.assertIn('0 missing, 0 unexpected and ', msg)
         self.assertIn(f'(the model has {num_keys})', msg)
         # the first mis-shaped key with both shapes: conv1 16 vs 32 channels
         self.assertIn('backbone.conv1.weight: checkpoint [16, 3, 7, 7] vs '
