@@ -144,6 +144,18 @@ class TestNonFiniteGuardHook(unittest.TestCase):
                                  'mmkd_dense.SafeCheckpointHook')
                 self.assertIn('mmkd_dense.NonFiniteGuardHook',
                               [h['type'] for h in cfg.custom_hooks])
+        # no shipped config drops them: a custom_hooks list of its own must
+        # keep the guard, a checkpoint hook of its own must be the safe one
+        for path in glob.glob(osp.join(repo, 'configs', '**', '*.py'),
+                              recursive=True):
+            with open(path) as f:
+                text = f.read()
+            with self.subTest(config=path):
+                if 'custom_hooks' in text:
+                    self.assertIn('mmkd_dense.NonFiniteGuardHook', text)
+                if "type='CheckpointHook'" in text:
+                    self.fail('uses mmengine CheckpointHook, not '
+                              'mmkd_dense.SafeCheckpointHook')
 
 
 if __name__ == '__main__':
