@@ -88,10 +88,8 @@ def preflight_check(cfg, dry_run: bool = True,
     Raises:
         PreflightError: with the config key and the fix in the message.
     """
-    from mmengine.registry import DefaultScope
-
-    from mmkd_dense.models.algorithms import check_teacher_ckpt
     from mmkd_dense.utils.pretrained import check_pretrained_weights
+    from mmkd_dense.utils.strict_loading import check_teacher_ckpt
 
     # ImageNet backbone files in the torch hub cache (downloaded if online)
     check_pretrained_weights(cfg)
@@ -102,6 +100,8 @@ def preflight_check(cfg, dry_run: bool = True,
             check_teacher_ckpt(model_cfg.get('teacher_ckpt'))
         except FileNotFoundError as err:
             raise PreflightError(str(err)) from None
+    # the checks above need no mmdet/mmrazor import; the model does
+    from mmengine.registry import DefaultScope
     scope = cfg.get('default_scope', 'mmdet')
     if DefaultScope.get_current_instance() is None:
         DefaultScope.get_instance('mmkd_dense_preflight', scope_name=scope)

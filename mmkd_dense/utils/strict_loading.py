@@ -20,7 +20,7 @@ __all__ = [
     'CheckpointLoadError', 'CheckpointMismatchError', 'StateDictDiff',
     'read_state_dict', 'compare_state_dicts', 'checkpoint_kind',
     'describe_mismatch', 'load_state_dict_strict', 'DISTILL_PREFIXES',
-    'is_remote', 'log'
+    'is_remote', 'log', 'check_teacher_ckpt'
 ]
 
 #: Top-level key prefixes of a checkpoint written by a distillation run
@@ -57,6 +57,30 @@ def log(msg: str, level: str = 'INFO') -> None:
 def is_remote(path: str) -> bool:
     """Whether ``path`` is a URL / model-zoo name mmengine downloads."""
     return isinstance(path, str) and path.startswith(_URL_PREFIXES)
+
+
+def check_teacher_ckpt(teacher_ckpt: Optional[str],
+                       key: str = 'model.teacher_ckpt') -> None:
+    """Raise a readable error if ``teacher_ckpt`` is set but the local file
+    does not exist (no torch import: the preflight calls it first).
+
+    Args:
+        teacher_ckpt (str, optional): the configured path.
+        key (str): config key named in the message.
+    """
+    if not teacher_ckpt:
+        return
+    if not isinstance(teacher_ckpt, str):
+        raise TypeError(f'{key} must be a path string, got '
+                        f'{type(teacher_ckpt).__name__}.')
+    if is_remote(teacher_ckpt):
+        return  # remote: mmengine downloads it (needs network access).
+    if not osp.isfile(teacher_ckpt):
+        raise FileNotFoundError(
+            f'{key}="{teacher_ckpt}" does not exist. Train the teacher first '
+            '(python tools/train.py <teacher config>) or point '
+            f'{key} at its checkpoint, e.g. --cfg-options '
+            f'{key}=work_dirs/<teacher>/epoch_12.pth')
 
 
 def _torch_load(path: str, mmap: bool) -> tuple:

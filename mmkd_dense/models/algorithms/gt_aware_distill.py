@@ -32,8 +32,6 @@ TEACHER_FORWARD_MODES = ('feat', 'tensor', 'loss')
 
 _REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.dirname(
     osp.abspath(__file__)))))
-_URL_PREFIXES = ('http://', 'https://', 's3://', 'torchvision://',
-                 'open-mmlab://', 'modelzoo://', 'mmcls://', 'pavi://')
 _CHECK_ONLY = [False]
 
 
@@ -293,25 +291,9 @@ def resolve_detector_cfg(model_cfg: Union[BaseModel, Dict],
 
 def check_teacher_ckpt(teacher_ckpt: Optional[str],
                        key: str = 'model.teacher_ckpt') -> None:
-    """Raise a readable error if ``teacher_ckpt`` is set but unusable.
-
-    Args:
-        teacher_ckpt (str, optional): the configured path.
-        key (str): config key named in the message.
-    """
-    if not teacher_ckpt:
-        return
-    if not isinstance(teacher_ckpt, str):
-        raise TypeError(f'{key} must be a path string, got '
-                        f'{type(teacher_ckpt).__name__}.')
-    if teacher_ckpt.startswith(_URL_PREFIXES):
-        return  # remote: mmengine downloads it (needs network access).
-    if not osp.isfile(teacher_ckpt):
-        raise FileNotFoundError(
-            f'{key}="{teacher_ckpt}" does not exist. Train the teacher first '
-            '(python tools/train.py <teacher config>) or point '
-            f'{key} at its checkpoint, e.g. --cfg-options '
-            f'{key}=work_dirs/<teacher>/epoch_12.pth')
+    """Raise a readable error if ``teacher_ckpt`` is set but unusable
+    (see :func:`mmkd_dense.utils.strict_loading.check_teacher_ckpt`)."""
+    strict_loading.check_teacher_ckpt(teacher_ckpt, key)
 
 
 def detector_num_classes(detector: torch.nn.Module) -> Optional[int]:
