@@ -8,7 +8,6 @@ import glob
 import os.path as osp
 import unittest
 
-import torch
 from mmengine.config import Config
 
 import mmkd_dense  # noqa: F401

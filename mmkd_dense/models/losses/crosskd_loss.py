@@ -128,8 +128,9 @@ class CrossKDLoss(nn.Module):
     head is frozen.
 
     With the *student* head's own target assignment (label weights ``lw``,
-    ``avg_factor`` A = sum over images of ``max(#positives, 1)``) and ``w_p = sigmoid(max_k
-    t_pk)``, as the reference code computes it per head:
+    ``avg_factor`` A = sum over images of ``max(#positives, 1)``) and
+    ``w_p = sigmoid(max_k t_pk)``, as the reference code computes it per
+    head:
 
     - RetinaNet (anchor heads)::
 

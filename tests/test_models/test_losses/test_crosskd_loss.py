@@ -10,13 +10,9 @@ import torch.nn.functional as F
 import mmkd_dense  # noqa: F401
 from mmkd_dense.models.losses import CrossKDLoss
 from mmkd_dense.models.losses.crosskd_loss import align_scale
-from tests.test_models.test_losses._head_kd_helpers import (HeadsOnly,
-                                                            build_head,
-                                                            context,
-                                                            features,
-                                                            head_cfg,
-                                                            run_with_tower_records,
-                                                            samples)
+from tests.test_models.test_losses._head_kd_helpers import (
+    HeadsOnly, build_head, context, features, head_cfg,
+    run_with_tower_records, samples)
 
 K = 1  # reused_teacher_head_idx for the 2-conv test heads
 EPS = torch.finfo(torch.float32).eps
