@@ -16,16 +16,15 @@ from tests.test_models.test_losses._head_kd_helpers import (HeadsOnly,
                                                             samples)
 
 
-def _ld_reference(gfl_head, cls, reg, soft, data_samples) -> torch.Tensor:
-    """mmdet's LDHead with the same weights, on the same outputs."""
-    from mmdet.models.utils import unpack_gt_instances
+def _ld_reference(gfl_head, feats, soft, data_samples) -> torch.Tensor:
+    """``loss_ld`` of mmdet's LDHead with the same weights on the same FPN
+    features and teacher distributions (``LDHead.loss``)."""
     cfg = dict(copy.deepcopy(head_cfg('gfl')), type='LDHead',
                loss_ld=dict(type='KnowledgeDistillationKLDivLoss',
                             loss_weight=0.25, T=10))
     ld_head = build_head(cfg)
     ld_head.load_state_dict(gfl_head.state_dict())
-    gts, ignored, metas = unpack_gt_instances(data_samples)
-    losses = ld_head.loss_by_feat(cls, reg, gts, metas, soft, ignored)
+    losses = ld_head.loss(list(feats), (None, soft), data_samples)
     return sum(losses['loss_ld'])
 
 
@@ -46,14 +45,14 @@ class TestLDLoss(unittest.TestCase):
     def test_parity_with_mmdet_ld_head(self):
         for seed, boxes in ((0, (3, 2)), (1, (1, 0)), (2, (4, 4))):
             with self.subTest(seed=seed):
-                _, cls, reg, soft, data = self._outs(seed, boxes)
-                ref = _ld_reference(self.head, cls, reg, soft, data)
+                feats, cls, reg, soft, data = self._outs(seed, boxes)
+                ref = _ld_reference(self.head, feats, soft, data)
                 ours = self.loss((cls, reg), (cls, soft), context(data))
                 self.assertGreater(float(ref), 0.0)
                 self.assertAlmostEqual(float(ours), float(ref), places=6)
-                # same gradient on the student's distributions
-                g_ref = torch.autograd.grad(ref, reg, retain_graph=True)
-                g_ours = torch.autograd.grad(ours, reg)
+                # same gradient on the FPN features
+                g_ref = torch.autograd.grad(ref, feats, retain_graph=True)
+                g_ours = torch.autograd.grad(ours, feats)
                 for a, b in zip(g_ref, g_ours):
                     torch.testing.assert_close(a, b)
 
@@ -81,11 +80,11 @@ class TestLDLoss(unittest.TestCase):
         self.assertEqual(float(loss), 0.0)
         loss.backward()  # still part of the graph
         # one image without GT: only the other image's positives count
-        _, cls, reg, soft, data = self._outs(boxes=(2, 0))
+        feats, cls, reg, soft, data = self._outs(boxes=(2, 0))
         only = self.loss((cls, reg), (cls, soft), context(data))
         self.assertAlmostEqual(
-            float(only), float(_ld_reference(self.head, cls, reg, soft,
-                                             data)), places=6)
+            float(only), float(_ld_reference(self.head, feats, soft, data)),
+            places=6)
 
     def test_wiring_errors(self):
         loss = LDLoss()
