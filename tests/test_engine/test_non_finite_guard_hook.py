@@ -66,6 +66,7 @@ class TestNonFiniteGuardHook(unittest.TestCase):
         self.assertNotIn('student.loss_a=', msg)  # that one is finite
         self.assertIn('iter_2.pth, was saved before the divergence', msg)
         self.assertIn('current lr: 0.1', msg)
+        self.assertIn('no gradient clipping', msg)  # none configured
         # nothing of iteration 3 was written, iteration 2 was not rotated
         self.assertEqual(_ckpts(self.work), ['iter_2.pth'])
         self.assertEqual(_last(self.work), osp.join(self.work, 'iter_2.pth'))
@@ -96,6 +97,7 @@ class TestNonFiniteGuardHook(unittest.TestCase):
         self.assertIn('iteration 2', msg)
         self.assertIn('every loss term is finite', msg)
         self.assertIn('grad_norm=inf (non-finite)', msg)
+        self.assertNotIn('no gradient clipping', msg)  # clip_grad is set
         self.assertEqual(_ckpts(self.work), ['iter_1.pth'])
 
     def test_patience(self):

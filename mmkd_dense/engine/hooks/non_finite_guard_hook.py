@@ -196,8 +196,10 @@ class NonFiniteGuardHook(Hook):
             '. Training stopped by NonFiniteGuardHook before any checkpoint '
             'of this model was written. ' + self._last_ckpt_text(runner) +
             ' Usual causes: a learning rate that is too high' +
-            self._lr_text(runner) + ', a loss weight that is too large, '
-            'no gradient clipping (optim_wrapper.clip_grad=dict(max_norm='
-            '...)), or broken annotations. Fix the config and start again '
-            '(or --resume from the last checkpoint).')
+            self._lr_text(runner) + ', a loss weight that is too large, ' +
+            ('' if getattr(runner.optim_wrapper, 'clip_grad_kwargs', None)
+             else 'no gradient clipping (optim_wrapper.clip_grad=dict('
+             'max_norm=...)), ') +
+            'or broken annotations. Fix the config and start again (or '
+            '--resume from the last checkpoint).')
         return ''.join(parts)
