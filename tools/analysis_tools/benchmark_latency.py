@@ -4,7 +4,8 @@
     python tools/analysis_tools/benchmark_latency.py \
         --teacher configs/demo/retinanet_r18-c32_fpn_12e_digits.py \
         --student configs/demo/retinanet_r18-c16_fpn_12e_digits.py \
-        --distilled configs/demo/fgd_fpn_retina-r18c32_retina-r18c16_12e_digits.py \
+        --distilled \
+            configs/demo/fgd_fpn_retina-r18c32_retina-r18c16_12e_digits.py \
         --input-size 128 128 --runs 20 --warmup 3 --threads 2 \
         --out-md latency.md --out-json latency.json
 
@@ -71,7 +72,8 @@ def time_fn(fn: Callable[[], object], runs: int, warmup: int,
 
 
 def collect_models(teacher: Optional[str], students: Sequence[str],
-                   distilled: Sequence[str]) -> List[Tuple[str, str, nn.Module]]:
+                   distilled: Sequence[str]
+                   ) -> List[Tuple[str, str, nn.Module]]:
     """``(role, config, detector)`` for every model to time (random
     weights, eval mode, CPU)."""
     entries = []
