@@ -411,6 +411,15 @@ class TestLightMLStudentDeployment(unittest.TestCase):
                                  report['torch']['coco/bbox_mAP']), MAP_ATOL)
         self.assertEqual(report['parity']['images_same_count'], 2)
         self.assertEqual(report['parity']['images_same_labels'], 2)
+        # without --checkpoint: onnxruntime only, the same metrics
+        alone = osp.join(self.tmp.name, 'gfl_alone.json')
+        code, err = _run_main(self.test_tool, [
+            self.cfgs['gfl'], out, '--metrics-out', alone, '--threads', '1'])
+        self.assertEqual(code, 0, err)
+        with open(alone) as f:
+            only = json.load(f)
+        self.assertNotIn('torch', only)
+        self.assertEqual(only['onnx'], report['onnx'])
 
     def test_fcos_lightml(self):
         _, _, ref = self._export_and_compare('fcos', 'LightMLFCOSHead')
