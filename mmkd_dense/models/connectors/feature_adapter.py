@@ -1,8 +1,8 @@
 # Copyright (c) mmkd_dense contributors. All rights reserved.
 """Per-level 1x1 student feature adapter (the "feature-aligned" part of
 LSFI + MDC-KD, docs/methods.md Sec. 1 step 1)."""
-import weakref
-from typing import Dict, Optional, Tuple
+import warnings
+from typing import Dict, Optional
 
 import torch
 from mmrazor.models.architectures.connectors.base_connector import \
@@ -39,14 +39,10 @@ class FeatureAdapter(BaseConnector):
     ``convert_kd_ckpt_to_student.py``); the deployed detector never runs
     them.
 
-    mmrazor's distiller calls a connector once per loss mapping, so with
-    LSFI and MDC-KD reading the same level the conv would run twice per
-    step. With ``reuse_output`` the adapter returns its previous output
-    when called again on the very same input tensor (same object and
-    in-place version) with unchanged weights, an unmodified previous output
-    and the same autograd mode; otherwise it recomputes. Only weak
-    references are kept, so no tensor outlives the step because of the
-    cache.
+    The adapter keeps no state between calls: when several losses map the
+    same connector on the same record (LSFI and MDC-KD reading one level),
+    :class:`~mmkd_dense.models.distillers.GTAwareDistiller` runs it once
+    per step and hands every loss that one output.
 
     Args:
         in_channels (int): student channels ``C_s``.
@@ -56,8 +52,9 @@ class FeatureAdapter(BaseConnector):
             zero bias; the spec) or ``'identity'`` (identity weights, zero
             bias; requires ``in_channels == out_channels``).
             Defaults to ``'kaiming'``.
-        reuse_output (bool): reuse the output for a repeated call on the
-            same input (see above). Defaults to True.
+        reuse_output (bool, optional): deprecated, ignored (the distiller
+            now computes each connector output once per step); kept so
+            that older configs still build. Defaults to None.
         init_cfg (dict, optional): mmengine init config; applied by
             ``init_weights`` after (and instead of) ``init_mode``.
     """
@@ -67,7 +64,7 @@ class FeatureAdapter(BaseConnector):
                  out_channels: int,
                  bias: bool = True,
                  init_mode: str = 'kaiming',
-                 reuse_output: bool = True,
+                 reuse_output: Optional[bool] = None,
                  init_cfg: Optional[Dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         if in_channels < 1 or out_channels < 1:
@@ -85,10 +82,14 @@ class FeatureAdapter(BaseConnector):
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.init_mode = init_mode
-        self.reuse_output = reuse_output
+        if reuse_output is not None:
+            warnings.warn(
+                'FeatureAdapter.reuse_output is deprecated and ignored: '
+                'GTAwareDistiller computes each connector output once per '
+                'step; remove it from the connector config.',
+                DeprecationWarning)
         self.conv = nn.Conv2d(in_channels, out_channels, 1, bias=bias)
         self.reset_parameters()
-        self._last: Optional[Tuple] = None
 
     def reset_parameters(self) -> None:
         """Initialise the conv according to ``init_mode``."""
@@ -102,18 +103,6 @@ class FeatureAdapter(BaseConnector):
                     self.conv.weight, mode='fan_out', nonlinearity='relu')
             if self.conv.bias is not None:
                 self.conv.bias.zero_()
-
-    def __getstate__(self) -> Dict:
-        """Drop the (unpicklable, per-step) output cache when pickled."""
-        state = dict(self.__dict__)
-        state['_last'] = None
-        return state
-
-    def _state_key(self, feature: Tensor) -> Tuple:
-        """What must be unchanged for a cached output to be valid."""
-        params = tuple(p._version for p in self.conv.parameters())
-        return (feature._version, params, torch.is_grad_enabled(),
-                self.training)
 
     def forward_train(self, feature: Tensor) -> Tensor:
         """Apply the 1x1 conv.
@@ -130,15 +119,4 @@ class FeatureAdapter(BaseConnector):
                 f'student features, got {tuple(feature.shape)}; set the '
                 "connector's in_channels to the student FPN width and map "
                 'one level (data_idx) per adapter.')
-        if self.reuse_output and self._last is not None:
-            feature_ref, output_ref, key, out_version = self._last
-            output = output_ref()
-            if (feature_ref() is feature and output is not None
-                    and output._version == out_version
-                    and key == self._state_key(feature)):
-                return output
-        output = self.conv(feature)
-        if self.reuse_output:
-            self._last = (weakref.ref(feature), weakref.ref(output),
-                          self._state_key(feature), output._version)
-        return output
+        return self.conv(feature)

@@ -1,6 +1,7 @@
 # Copyright (c) mmkd_dense contributors. All rights reserved.
 """A ConfigurableDistiller that also hands the batch's GT to its losses."""
 import difflib
+import functools
 import inspect
 import warnings
 from typing import Any, Dict, Optional, Union
@@ -31,6 +32,23 @@ _CFG = 'model.distiller'
 
 class DistillConfigError(ValueError):
     """A distillation config is inconsistent; the message names the key."""
+
+
+def _connector_outputs_once(method):
+    """Run ``method`` (``compute_distill_losses``) with a fresh memo of
+    connector outputs, cleared when it returns or raises: each (recorder,
+    record, data_idx, connector) output is computed once per call however
+    many loss arguments map it, and never reused in a later step."""
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        self._connector_outputs = {}
+        try:
+            return method(self, *args, **kwargs)
+        finally:
+            self._connector_outputs = None
+
+    return wrapper
 
 
 def _suggest(name: str, choices) -> str:
@@ -90,6 +108,11 @@ class GTAwareDistiller(ConfigurableDistiller):
         """The context of the batch being distilled, if any."""
         return self._batch_context
 
+    #: connector outputs of the running ``compute_distill_losses`` call
+    #: (None outside it), see :func:`_connector_outputs_once`
+    _connector_outputs: Optional[Dict] = None
+
+    @_connector_outputs_once
     def compute_distill_losses(self) -> Dict:
         """Compute each configured loss, adding ``batch_context`` where the
         loss asks for it.
@@ -245,18 +268,39 @@ class GTAwareDistiller(ConfigurableDistiller):
                    connector_idx: Optional[int] = None) -> Any:
         """mmrazor's ``get_record``; ``record_idx='all'`` gives the list of
         every record of the step (``data_idx`` / ``connector`` applied to
-        each), e.g. one per FPN level of a shared head conv."""
+        each), e.g. one per FPN level of a shared head conv.
+
+        Inside :meth:`compute_distill_losses` a connector runs once per
+        (recorder, side, record_idx, data_idx, connector): further mappings
+        of the same record through the same connector get the same output
+        tensor (so the connector's gradient sums over the losses)."""
         if record_idx != ALL_RECORDS:
-            return super().get_record(recorder, from_student, record_idx,
-                                      data_idx, connector, connector_idx)
+            return self._memo_record(recorder, from_student, record_idx,
+                                     data_idx, connector, connector_idx)
         manager = self.student_recorders if from_student \
             else self.teacher_recorders
         count = len(manager.get_recorder(recorder).data_buffer)
         return [
-            super(GTAwareDistiller, self).get_record(
-                recorder, from_student, i, data_idx, connector,
-                connector_idx) for i in range(count)
+            self._memo_record(recorder, from_student, i, data_idx, connector,
+                              connector_idx) for i in range(count)
         ]
+
+    def _memo_record(self, recorder: str, from_student: bool,
+                     record_idx: int, data_idx: Optional[int],
+                     connector: Optional[str],
+                     connector_idx: Optional[int]) -> Any:
+        """One record, its connector output taken from (or stored in) the
+        memo of the running ``compute_distill_losses`` call."""
+        memo = self._connector_outputs
+        if not connector or memo is None:
+            return super().get_record(recorder, from_student, record_idx,
+                                      data_idx, connector, connector_idx)
+        key = (recorder, from_student, record_idx, data_idx, connector)
+        if key not in memo:
+            memo[key] = super().get_record(recorder, from_student,
+                                           record_idx, data_idx, connector)
+        output = memo[key]
+        return output if connector_idx is None else output[connector_idx]
 
     def _check_loss_forward_mappings(self, losses, loss_forward_mappings,
                                      student_recorders,

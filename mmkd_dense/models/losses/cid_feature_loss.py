@@ -5,50 +5,33 @@ CID + Light-ML (arXiv 2411.02861) improves existing KD methods by letting
 them focus on the regions CID selects; ``docs/methods.md`` section 3:
 "with a feature-KD base method (FGD/PKD), use W as that method's foreground
 mask".
-"""
-import inspect
-from typing import Any, Callable, Hashable, Optional, Tuple
 
-import torch
+The direct way for a loss that takes a weight map is to name the CID map in
+its config::
+
+    dict(type='mmkd_dense.FGDLoss', ...,
+         fg_weight=dict(type='mmkd_dense.CIDWeightMap', norm='instance'))
+
+:class:`CIDWeightedFeatureLoss` in ``'mask'`` mode is a thin adapter that
+builds exactly that (kept for existing configs); its ``'feature'`` mode
+weights the inputs of mask-free losses (PKD, CWD, MSE).
+"""
+import copy
+import inspect
+from typing import Optional, Tuple, Union
+
 from torch import Tensor, nn
 
 from mmkd_dense.registry import MODELS
 from mmkd_dense.structures import DistillBatchContext
-from ..utils.cid_weights import cid_fg_bg_masks, cid_weights
 from ..utils.precision import float32_forward
+from ..utils.weight_maps import CIDWeightMap
 
 __all__ = ['CIDWeightedFeatureLoss']
 
-#: Cache key prefix of :func:`mmkd_dense.models.utils.fgd_masks`.
-FGD_MASK_KEY = 'fgd_masks'
-
-
-class _CIDMaskContext:
-    """A view of a batch context whose FGD-style masks are CID masks.
-
-    Every attribute is the wrapped context's, except that ``cached()``
-    answers the ``fgd_masks`` keys ``('fgd_masks', (H, W), device,
-    area_mode)`` (used by ``fgd_masks()``, hence by ``FGDLoss``,
-    ``LSFILoss`` and any loss built on that helper; the box-size
-    ``area_mode`` does not apply to CID masks) with
-    :func:`cid_fg_bg_masks`.
-    """
-
-    def __init__(self, base: DistillBatchContext,
-                 provider: Callable[[Tuple[int, int], str], Any]) -> None:
-        self._base = base
-        self._provider = provider
-        self.used = False
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._base, name)
-
-    def cached(self, key: Hashable, build: Callable[[], Any]) -> Any:
-        if isinstance(key, tuple) and len(key) >= 3 and \
-                key[0] == FGD_MASK_KEY:
-            self.used = True
-            return self._provider(tuple(key[1]), key[2])
-        return self._base.cached(key, build)
+#: the constructor argument through which a feature loss takes its
+#: foreground weight map (FGDLoss, LSFILoss)
+FG_WEIGHT_ARG = 'fg_weight'
 
 
 @MODELS.register_module()
@@ -57,13 +40,18 @@ class CIDWeightedFeatureLoss(nn.Module):
 
     Modes:
 
-    - ``'mask'`` (FGD, LSFI, any loss whose masks come from
-      :func:`~mmkd_dense.models.utils.fgd_masks`): the loss's foreground
-      mask becomes ``M_fg = W`` (``norm='instance'``: each instance has mass
-      1 per level, like FGD's ``1 / (h_b w_b)`` scale mask, so FGD's alpha
-      keeps its meaning) or ``W / sum W`` per image (``norm='image'``), and
+    - ``'mask'`` (FGD, LSFI, any loss with an ``fg_weight`` weight-map
+      argument): builds the wrapped loss with ``fg_weight=dict(type=
+      'mmkd_dense.CIDWeightMap', norm=norm, stride=..., offset=...,
+      expand=..., min_half=...)``, so its foreground mask becomes
+      ``M_fg = W`` (``norm='instance'``: each instance has mass 1 per
+      level, like FGD's ``1 / (h_b w_b)`` scale mask, so FGD's alpha keeps
+      its meaning) or ``W / sum W`` per image (``norm='image'``), and
       ``M_bg = 1[W = 0] / sum 1[W = 0]``. Everything else (attention,
-      global terms, weights) is the wrapped loss's own.
+      global terms, weights) is the wrapped loss's own. The wrapper only
+      forwards: writing ``fg_weight=dict(type='mmkd_dense.CIDWeightMap')``
+      in the loss's own config gives the same loss without it (the
+      wrapper's checkpoint keys have an extra ``loss.`` prefix).
     - ``'feature'`` (mask-free losses such as ``mmrazor.PKDLoss``, MSE,
       CWD): both features are multiplied by
       ``m(p) = bg_weight + (1 - bg_weight) * W(p) / max_image W`` before
@@ -71,8 +59,11 @@ class CIDWeightedFeatureLoss(nn.Module):
       ``m^2``-weighted).
 
     Args:
-        loss (dict): config of the wrapped loss, e.g.
-            ``dict(type='mmkd_dense.FGDLoss', ...)``.
+        loss (dict | nn.Module): config of the wrapped loss, e.g.
+            ``dict(type='mmkd_dense.FGDLoss', ...)``. In ``'mask'`` mode a
+            built loss must have an ``fg_weight`` attribute (it is
+            replaced); a config must not set ``fg_weight`` or
+            ``area_mode``.
         mode (str): ``'mask'`` or ``'feature'``. Defaults to ``'mask'``.
         norm (str): ``'instance'`` or ``'image'`` (mode ``'mask'``).
         bg_weight (float): floor of ``m`` (mode ``'feature'``). Defaults 0.
@@ -103,20 +94,52 @@ class CIDWeightedFeatureLoss(nn.Module):
         if norm not in ('instance', 'image'):
             raise ValueError('CIDWeightedFeatureLoss.norm must be "instance"'
                              f' or "image", got "{norm}".')
-        self.loss = MODELS.build(loss) if isinstance(loss, dict) else loss
         self.mode = mode
         self.norm = norm
         self.bg_weight = bg_weight
-        self.cid_kwargs = dict(
-            stride=tuple(stride) if stride is not None else None,
+        #: the CID map (``M_fg`` in mode 'mask', ``W`` in mode 'feature')
+        self.cid_map = CIDWeightMap(
+            norm=norm if mode == 'mask' else 'instance', stride=stride,
             offset=offset, expand=expand, min_half=min_half)
+        self.loss = self._build_inner(loss) if mode == 'mask' else (
+            MODELS.build(loss) if isinstance(loss, dict) else loss)
         params = inspect.signature(self.loss.forward).parameters
         self._inner_takes_context = 'batch_context' in params
-        if mode == 'mask' and not self._inner_takes_context:
-            raise ValueError(
-                f'CIDWeightedFeatureLoss.mode="mask" needs a GT-aware loss '
-                f'(with a batch_context argument), but '
-                f'{type(self.loss).__name__} has none; use mode="feature".')
+
+    def _build_inner(self, loss: Union[dict, nn.Module]) -> nn.Module:
+        """The wrapped loss with the CID map as its ``fg_weight``."""
+        if isinstance(loss, nn.Module):
+            if not hasattr(loss, FG_WEIGHT_ARG):
+                raise ValueError(self._no_map_message(type(loss)))
+            loss.fg_weight = self.cid_map
+            if hasattr(loss, 'area_mode'):
+                loss.area_mode = None  # no FGD box mask any more
+            return loss
+        cfg = copy.deepcopy(dict(loss))
+        for key in (FG_WEIGHT_ARG, 'area_mode'):
+            if key in cfg:
+                raise ValueError(
+                    f'CIDWeightedFeatureLoss(mode="mask").loss.{key}='
+                    f'{cfg[key]!r}: the wrapper sets the foreground map '
+                    'itself (CID weights); remove loss.' + key + ', or '
+                    "write fg_weight=dict(type='mmkd_dense.CIDWeightMap', "
+                    '...) in the loss config and drop the wrapper.')
+        cls = MODELS.get(cfg['type']) if isinstance(cfg.get('type'),
+                                                    str) else cfg.get('type')
+        if cls is None:
+            return MODELS.build(cfg)  # the registry's own unknown-type error
+        if FG_WEIGHT_ARG not in inspect.signature(cls).parameters:
+            raise ValueError(self._no_map_message(cls))
+        cfg[FG_WEIGHT_ARG] = self.cid_map
+        return MODELS.build(cfg)
+
+    @staticmethod
+    def _no_map_message(cls: type) -> str:
+        return (f'CIDWeightedFeatureLoss.mode="mask" needs a loss that '
+                f'takes a foreground weight map (an `{FG_WEIGHT_ARG}` '
+                f'argument, e.g. FGDLoss, LSFILoss), but {cls.__name__} has '
+                'none; use mode="feature" (the CID weights then scale both '
+                'features).')
 
     @float32_forward
     def forward(self, preds_S: Tensor, preds_T: Tensor,
@@ -132,20 +155,7 @@ class CIDWeightedFeatureLoss(nn.Module):
             Tensor: the wrapped loss's value.
         """
         if self.mode == 'mask':
-            def provider(feat_hw: Tuple[int, int], device: str):
-                return cid_fg_bg_masks(batch_context, feat_hw,
-                                       torch.device(device), self.norm,
-                                       **self.cid_kwargs)
-
-            view = _CIDMaskContext(batch_context, provider)
-            value = self.loss(preds_S, preds_T, batch_context=view)
-            if not view.used:
-                raise RuntimeError(
-                    f'{type(self.loss).__name__} did not take its masks from '
-                    'mmkd_dense.models.utils.fgd_masks, so '
-                    'CIDWeightedFeatureLoss.mode="mask" cannot replace them; '
-                    'use mode="feature".')
-            return value
+            return self.loss(preds_S, preds_T, batch_context=batch_context)
         preds_S = preds_S * self._feature_mask(preds_S, batch_context)
         preds_T = preds_T * self._feature_mask(preds_T, batch_context)
         if self._inner_takes_context:
@@ -155,8 +165,7 @@ class CIDWeightedFeatureLoss(nn.Module):
     def _feature_mask(self, feat: Tensor,
                       context: DistillBatchContext) -> Tensor:
         """``m(p)`` of a feature, ``(N, 1, H, W)``."""
-        weight = cid_weights(context, tuple(feat.shape[-2:]), feat.device,
-                             **self.cid_kwargs)
-        peak = weight.amax(dim=(1, 2), keepdim=True).clamp(min=1e-12)
+        weight = self.cid_map(context, feat.shape[-2:], feat.device)
+        peak = weight.amax(dim=(2, 3), keepdim=True).clamp(min=1e-12)
         mask = self.bg_weight + (1 - self.bg_weight) * weight / peak
-        return mask[:, None].to(feat.dtype)
+        return mask.to(feat.dtype)

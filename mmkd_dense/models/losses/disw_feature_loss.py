@@ -1,15 +1,16 @@
 # Copyright (c) mmkd_dense contributors. All rights reserved.
-"""A feature-imitation loss weighted by DS2D2's DISW map (any method)."""
-from typing import Optional
+"""A feature-imitation loss weighted by DS2D2's DISW map (or any other
+weight map)."""
+from typing import Optional, Union
 
 import torch
 from torch import Tensor, nn
 
 from mmkd_dense.registry import MODELS
 from mmkd_dense.structures import DistillBatchContext
-from ..utils.disw import disw_for_context
 from ..utils.feature_align import resize_to
 from ..utils.precision import float32_forward
+from ..utils.weight_maps import BaseWeightMap, DISWMap, build_weight_map
 
 __all__ = ['DISWFeatureLoss']
 
@@ -19,7 +20,8 @@ _REDUCTIONS = ('mean', 'sum', 'batch_sum')
 
 @MODELS.register_module()
 class DISWFeatureLoss(nn.Module):
-    """``loss_weight * reduce(W * d(S, T))`` with ``W`` the DISW map.
+    """``loss_weight * reduce(W * d(S, T))`` with ``W`` the DISW map (by
+    default; any weight map through ``weight``).
 
     ``W`` ``(N, 1, H, W)`` (Density-Independent Scale Weight, DS2D2 /
     arXiv 2512.04413) is 1 everywhere plus ``1 / |b|`` on the ``|b|`` cells
@@ -40,6 +42,10 @@ class DISWFeatureLoss(nn.Module):
         student_channels (int, optional): with ``teacher_channels``, adds a
             1x1 conv on the student when they differ.
         teacher_channels (int, optional): see above.
+        weight (dict | BaseWeightMap, optional): the weight map ``W``, e.g.
+            ``dict(type='mmkd_dense.CIDWeightMap')`` (see
+            :mod:`mmkd_dense.models.utils.weight_maps`). Defaults to None:
+            ``DISWMap()`` (DS2D2's DISW).
 
     Mixed precision: runs in float32 (``align`` conv included) under
     autocast or with float16/bfloat16 inputs; the DISW increments
@@ -52,7 +58,8 @@ class DISWFeatureLoss(nn.Module):
                  distance: str = 'mse',
                  reduction: str = 'mean',
                  student_channels: Optional[int] = None,
-                 teacher_channels: Optional[int] = None) -> None:
+                 teacher_channels: Optional[int] = None,
+                 weight: Union[dict, BaseWeightMap, None] = None) -> None:
         super().__init__()
         if distance not in _DISTANCES:
             raise ValueError(f'distance="{distance}" must be one of '
@@ -63,6 +70,9 @@ class DISWFeatureLoss(nn.Module):
         self.loss_weight = loss_weight
         self.distance = distance
         self.reduction = reduction
+        self.weight = build_weight_map(
+            weight if weight is not None else DISWMap(),
+            'DISWFeatureLoss.weight')
         self.align: Optional[nn.Module] = None
         if (student_channels is not None and teacher_channels is not None
                 and student_channels != teacher_channels):
@@ -99,8 +109,8 @@ class DISWFeatureLoss(nn.Module):
         else:
             absd = diff.abs()
             dist = torch.where(absd < 1, 0.5 * diff**2, absd - 0.5)
-        weight = disw_for_context(batch_context, tuple(preds_T.shape[-2:]),
-                                  preds_T.device)
+        weight = self.weight(batch_context, preds_T.shape[-2:],
+                             preds_T.device)  # (N, 1, H, W)
         weighted = dist * weight
         if self.reduction == 'mean':
             loss = weighted.mean()

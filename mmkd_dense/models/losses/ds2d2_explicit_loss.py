@@ -5,16 +5,16 @@ Paper: Gao, Zhao, Yuan, Li, "Dual-Stream Spectral Decoupling Distillation for
 Remote Sensing Object Detection", IEEE TGRS 63 (2025), arXiv 2512.04413;
 reference code PolarAid/DS2D2.
 """
-from typing import Sequence, Tuple, Union
+from typing import Optional, Sequence, Tuple, Union
 
 import torch
 from torch import Tensor, nn
 
 from mmkd_dense.registry import MODELS
 from mmkd_dense.structures import DistillBatchContext
-from ..utils.disw import disw_levels_for_context
 from ..utils.haar_wavelet import haar_dwt2d
 from ..utils.precision import float32_forward
+from ..utils.weight_maps import BaseWeightMap, DISWMap, build_weight_map
 
 __all__ = ['DS2D2ExplicitLoss']
 
@@ -36,7 +36,8 @@ class DS2D2ExplicitLoss(nn.Module):
       and owned by this loss (trained with the student, unused at test);
     - ``LL, HB = HaarDWT(.)``: ``(N, C, H2, W2)`` and ``(N, C, 3, H2, W2)``,
       ``H2 = ceil(H/2)``;
-    - ``W`` the DISW map ``(N, 1, H2, W2)`` of the batch's GT boxes;
+    - ``W`` the DISW map ``(N, 1, H2, W2)`` of the batch's GT boxes (or
+      the map named by ``weight``);
     - ``L_LL = mean_{N,C,H2,W2}(W * (LL(S^) - LL(T))^2)``,
       ``L_HF = mean_{N,C,3,H2,W2}(W * (HB(S^) - HB(T))^2)``.
 
@@ -50,6 +51,12 @@ class DS2D2ExplicitLoss(nn.Module):
         loss_weight_hf (float): ``w_HF``. Defaults to 1e-5.
         weight_type (str): ``'disw'`` (default) or ``'none'`` (uniform
             weight 1; ablation).
+        weight (dict | BaseWeightMap, optional): the weight map ``W`` at
+            the band resolution, e.g.
+            ``dict(type='mmkd_dense.DISWMap')`` (the default with
+            ``weight_type='disw'``); see
+            :mod:`mmkd_dense.models.utils.weight_maps`. Not allowed with
+            ``weight_type='none'``.
 
     Mixed precision: the loss (adapter and DWT included) runs in float32
     under autocast or with float16/bfloat16 inputs: the DISW increments
@@ -62,11 +69,21 @@ class DS2D2ExplicitLoss(nn.Module):
                  teacher_channels: int = 256,
                  loss_weight_ll: float = 1e-5,
                  loss_weight_hf: float = 1e-5,
-                 weight_type: str = 'disw') -> None:
+                 weight_type: str = 'disw',
+                 weight: Union[dict, BaseWeightMap, None] = None) -> None:
         super().__init__()
         if weight_type not in ('disw', 'none'):
             raise ValueError(f'weight_type="{weight_type}" must be "disw" or '
                              '"none".')
+        if weight_type == 'none' and weight is not None:
+            raise ValueError(
+                "DS2D2ExplicitLoss got weight_type='none' (uniform weight) "
+                f'and weight={weight!r}; drop one of them.')
+        if weight_type == 'disw' and weight is None:
+            weight = DISWMap()
+        #: the weight map (None: uniform weight 1)
+        self.weight: Optional[BaseWeightMap] = build_weight_map(
+            weight, 'DS2D2ExplicitLoss.weight')
         self.adapter = nn.Conv2d(
             student_channels, teacher_channels, kernel_size=1, bias=False)
         self.loss_weight_ll = loss_weight_ll
@@ -89,8 +106,8 @@ class DS2D2ExplicitLoss(nn.Module):
                     f'{tuple(feat_t.shape)} differ in size; DS2D2 needs FPNs '
                     'with the same strides.')
         weights = [None] * len(feats_s)
-        if self.weight_type == 'disw':  # all levels' maps in one go
-            weights = disw_levels_for_context(
+        if self.weight is not None:  # all levels' maps in one go
+            weights = self.weight.levels(
                 batch_context, [((f.shape[-2] + 1) // 2,
                                  (f.shape[-1] + 1) // 2) for f in feats_s],
                 feats_s[0].device)

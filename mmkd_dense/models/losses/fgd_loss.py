@@ -3,15 +3,15 @@
 
 Paper: https://arxiv.org/abs/2111.11837, reference code: yzd-v/FGD.
 """
-from typing import Optional
+from typing import Optional, Union
 
 from torch import Tensor, nn
 
 from mmkd_dense.registry import MODELS
 from mmkd_dense.structures import DistillBatchContext
 from ..utils import (AREA_MODES, GlobalContextBlock, channel_attention,
-                     fgd_masks, float32_forward, resize_to,
-                     spatial_attention)
+                     float32_forward, resize_to, spatial_attention)
+from ..utils.weight_maps import BaseWeightMap, FGDScaleMask, build_weight_map
 
 __all__ = ['FGDLoss']
 
@@ -32,7 +32,11 @@ class FGDLoss(nn.Module):
     as the reference code does by default (``area_mode='reference'``: a box
     touching the right/bottom border also counts the cell row/column just
     past the map, the unclipped ``ceil(x2') - floor(x1') + 1``);
-    ``area_mode='clipped'`` counts only the cells on the map.
+    ``area_mode='clipped'`` counts only the cells on the map. Any other
+    weight map can replace ``M_fg`` through ``fg_weight``, e.g.
+    ``fg_weight=dict(type='mmkd_dense.CIDWeightMap', norm='instance')``;
+    ``M_bg = 1[M_fg = 0] / sum 1[M_fg = 0]`` per image whatever the map
+    (:meth:`~mmkd_dense.models.utils.BaseWeightMap.fg_bg`).
 
     Deviation from the reference code: boxes are mapped to the feature map
     through the padded batch input shape (the frame the feature is computed
@@ -53,9 +57,15 @@ class FGDLoss(nn.Module):
         gamma_fgd (float): attention weight. Defaults to 1e-3.
         lambda_fgd (float): global weight. Defaults to 5e-6.
         with_global (bool): add the GcBlock global term. Defaults to True.
-        area_mode (str): ``'reference'`` (the FGD code's box-size count,
-            default) or ``'clipped'``; see
-            :data:`~mmkd_dense.models.utils.AREA_MODES`.
+        area_mode (str, optional): ``'reference'`` (the FGD code's
+            box-size count, the default) or ``'clipped'``; see
+            :data:`~mmkd_dense.models.utils.AREA_MODES`. Shorthand for
+            ``fg_weight=dict(type='mmkd_dense.FGDScaleMask',
+            area_mode=...)``; not allowed together with ``fg_weight``.
+        fg_weight (dict | BaseWeightMap, optional): the weight map used as
+            ``M_fg`` (see :mod:`mmkd_dense.models.utils.weight_maps`).
+            Defaults to None: FGD's scale mask
+            ``FGDScaleMask(area_mode)``.
     """
 
     def __init__(self,
@@ -67,12 +77,23 @@ class FGDLoss(nn.Module):
                  gamma_fgd: float = 1e-3,
                  lambda_fgd: float = 5e-6,
                  with_global: bool = True,
-                 area_mode: str = 'reference') -> None:
+                 area_mode: Optional[str] = None,
+                 fg_weight: Union[dict, BaseWeightMap, None] = None) -> None:
         super().__init__()
-        if area_mode not in AREA_MODES:
+        if area_mode is not None and area_mode not in AREA_MODES:
             raise ValueError(f'FGDLoss.area_mode must be one of {AREA_MODES}'
                              f', got "{area_mode}".')
-        self.area_mode = area_mode
+        if area_mode is not None and fg_weight is not None:
+            raise ValueError(
+                f'FGDLoss got both area_mode="{area_mode}" and fg_weight='
+                f'{fg_weight!r}; area_mode only applies to the default FGD '
+                "mask: use fg_weight=dict(type='mmkd_dense.FGDScaleMask', "
+                f"area_mode='{area_mode}') or drop area_mode.")
+        if fg_weight is None:
+            fg_weight = FGDScaleMask(area_mode or 'reference')
+        self.fg_weight = build_weight_map(fg_weight, 'FGDLoss.fg_weight')
+        #: the box-size count of the FGD mask (None with another map)
+        self.area_mode = getattr(self.fg_weight, 'area_mode', None)
         self.temp = temp
         self.alpha_fgd = alpha_fgd
         self.beta_fgd = beta_fgd
@@ -110,15 +131,15 @@ class FGDLoss(nn.Module):
                 'of FGDLoss to the real channel numbers.')
         preds_S = resize_to(preds_S, preds_T)
         n = preds_T.shape[0]
-        fg, bg = fgd_masks(batch_context, tuple(preds_T.shape[-2:]),
-                           preds_T.device, self.area_mode)
+        fg, bg = self.fg_weight.fg_bg(batch_context, preds_T.shape[-2:],
+                                      preds_T.device)  # (N, 1, H, W) each
 
         s_att_t = spatial_attention(preds_T, self.temp)  # (N, H, W)
         c_att_t = channel_attention(preds_T, self.temp)  # (N, C)
         weight = s_att_t[:, None] * c_att_t[:, :, None, None]  # (N,C,H,W)
         sq_diff = weight * (preds_T - preds_S)**2
-        loss_fg = (sq_diff * fg[:, None]).sum() / n
-        loss_bg = (sq_diff * bg[:, None]).sum() / n
+        loss_fg = (sq_diff * fg).sum() / n
+        loss_bg = (sq_diff * bg).sum() / n
 
         s_att_s = spatial_attention(preds_S, self.temp)
         c_att_s = channel_attention(preds_S, self.temp)

@@ -7,7 +7,7 @@ and code were not available to us; this is the design of
 ``docs/methods.md`` Sec. 1 (FGD's focal distillation with multi-scale
 teacher spatial attention and without FGD's global-context block).
 """
-from typing import Optional, Sequence, Tuple
+from typing import Optional, Sequence, Tuple, Union
 
 import torch
 from torch import Tensor, nn
@@ -15,8 +15,9 @@ from torch.autograd.function import once_differentiable
 
 from mmkd_dense.registry import MODELS
 from mmkd_dense.structures import DistillBatchContext
-from ..utils import (AREA_MODES, channel_attention, fgd_masks,
-                     float32_forward, resize_to, spatial_attention)
+from ..utils import (AREA_MODES, channel_attention, float32_forward,
+                     resize_to, spatial_attention)
+from ..utils.weight_maps import BaseWeightMap, FGDScaleMask, build_weight_map
 
 __all__ = ['LSFILoss', 'LSFIStudentFunction']
 
@@ -36,7 +37,9 @@ class LSFILoss(nn.Module):
                                                                   ``(N, H, W)``
     - ``a_c(T) = C*softmax_c(mean_hw |T| / tau)``                   ``(N, C)``
     - ``M_fg[h, w] = max_{boxes covering (h, w)} 1 / (h_b * w_b)``,
-      ``M_bg = 1[no box] / sum 1[no box]`` per image (FGD masks)  ``(N, H, W)``
+      ``M_bg = 1[no box] / sum 1[no box]`` per image (FGD masks; any
+      weight map through ``fg_weight``, ``M_bg = 1[M_fg = 0] / sum
+      1[M_fg = 0]``)                                            ``(N, H, W)``
     - ``L_fi = (1/N) sum (alpha*M_fg + beta*M_bg) * a_s(T) * a_c(T)
       * (T - S)^2``
     - ``L_att = (gamma/N) (||a_c(T) - a_c(S)||_1 + ||a_s(T) - a_s(S)||_1)``
@@ -81,7 +84,13 @@ class LSFILoss(nn.Module):
         loss_weight (float): overall multiplier. Defaults to 1.0.
         area_mode (str): box size in ``M_fg``: ``'clipped'`` (cells on the
             map, default) or ``'reference'`` (FGD code's unclipped count);
-            see :data:`~mmkd_dense.models.utils.AREA_MODES`.
+            see :data:`~mmkd_dense.models.utils.AREA_MODES`. Shorthand for
+            ``fg_weight=dict(type='mmkd_dense.FGDScaleMask',
+            area_mode=...)``; not allowed together with ``fg_weight``.
+        fg_weight (dict | BaseWeightMap, optional): the weight map used as
+            ``M_fg``, e.g. ``dict(type='mmkd_dense.CIDWeightMap')`` (see
+            :mod:`mmkd_dense.models.utils.weight_maps`). Defaults to None:
+            ``FGDScaleMask(area_mode)``.
     """
 
     def __init__(self,
@@ -93,12 +102,23 @@ class LSFILoss(nn.Module):
                  pool_sizes: Sequence[int] = (1, 3, 5),
                  multi_scale: bool = True,
                  loss_weight: float = 1.0,
-                 area_mode: str = 'clipped') -> None:
+                 area_mode: Optional[str] = None,
+                 fg_weight: Union[dict, BaseWeightMap, None] = None) -> None:
         super().__init__()
-        if area_mode not in AREA_MODES:
+        if area_mode is not None and area_mode not in AREA_MODES:
             raise ValueError(f'LSFILoss.area_mode must be one of '
                              f'{AREA_MODES}, got "{area_mode}".')
-        self.area_mode = area_mode
+        if area_mode is not None and fg_weight is not None:
+            raise ValueError(
+                f'LSFILoss got both area_mode="{area_mode}" and fg_weight='
+                f'{fg_weight!r}; area_mode only applies to the default FGD '
+                "mask: use fg_weight=dict(type='mmkd_dense.FGDScaleMask', "
+                f"area_mode='{area_mode}') or drop area_mode.")
+        if fg_weight is None:
+            fg_weight = FGDScaleMask(area_mode or 'clipped')
+        self.fg_weight = build_weight_map(fg_weight, 'LSFILoss.fg_weight')
+        #: the box-size count of the FGD mask (None with another map)
+        self.area_mode = getattr(self.fg_weight, 'area_mode', None)
         if temp <= 0:
             raise ValueError(f'LSFILoss.temp must be > 0, got {temp}.')
         pool_sizes = tuple(int(k) for k in pool_sizes) if multi_scale \
@@ -174,8 +194,9 @@ class LSFILoss(nn.Module):
                 "preds_S.connector='adapter_fpn0'.")
         preds_S = resize_to(preds_S, preds_T)
         n = preds_T.shape[0]
-        fg, bg = fgd_masks(batch_context, tuple(preds_T.shape[-2:]),
-                           preds_T.device, self.area_mode)  # (N, H, W) each
+        fg, bg = self.fg_weight.fg_bg(batch_context, preds_T.shape[-2:],
+                                      preds_T.device)
+        fg, bg = fg[:, 0], bg[:, 0]  # (N, H, W) each
 
         with torch.no_grad():
             a_s_t, a_c_t = self.attentions(preds_T)

@@ -17,6 +17,8 @@ from .haar_wavelet import haar_dwt2d, high_frequency
 from .iteration_interval import IterationInterval
 from .precision import (autocast_active, autocast_disabled, float32_forward,
                         has_low_precision, to_float32)
+from .weight_maps import (BaseWeightMap, CIDWeightMap, DISWMap, FGDScaleMask,
+                          build_weight_map)
 
 __all__ = [
     'channel_attention', 'spatial_attention', 'GlobalContextBlock',
@@ -29,5 +31,6 @@ __all__ = [
     'has_low_precision', 'to_float32', 'HEAD_KINDS', 'DenseTargets',
     'aligned_giou_loss', 'cached_dense_head_targets', 'decode_boxes',
     'dense_head_targets', 'find_module', 'flatten_level_outputs',
-    'get_box_tensor', 'gfl_integral', 'head_kind'
+    'get_box_tensor', 'gfl_integral', 'head_kind', 'BaseWeightMap',
+    'CIDWeightMap', 'DISWMap', 'FGDScaleMask', 'build_weight_map'
 ]
