@@ -135,9 +135,10 @@ def fgd_masks(context: DistillBatchContext,
               area_mode: str = 'clipped') -> Tuple[Tensor, Tensor]:
     """FGD foreground and background masks of one level, cached per batch.
 
-    The cache key is ``('fgd_masks', (H, W), str(device), area_mode)``
-    (:class:`~mmkd_dense.models.losses.CIDWeightedFeatureLoss` answers every
-    key starting with ``'fgd_masks'`` with CID masks).
+    The cache key is ``('fgd_masks', (H, W), str(device), area_mode)``.
+    Losses take these masks through the weight map
+    :class:`~mmkd_dense.models.utils.weight_maps.FGDScaleMask` (their
+    ``fg_weight`` argument), which reads this cache entry.
 
     Args:
         context (DistillBatchContext): GT boxes and the padded input shape.
