@@ -89,19 +89,27 @@ def fail(message: str, config: str) -> None:
 
 
 def resolve_resume(args, cfg):
-    """Decide what ``--resume`` / ``--resume-or-start`` resume from.
+    """Decide what ``--resume`` / ``--resume-or-start`` (or ``resume=True``
+    in the config) resume from.
 
     Returns:
         str | None: the checkpoint to resume (set as ``cfg.load_from``
         with ``cfg.resume=True``), or None to start from scratch.
     """
+    flag, path = '--resume', None
     if args.resume not in (None, 'auto'):
-        if not osp.isfile(args.resume):
-            fail(f'--resume {args.resume}: no such checkpoint file.',
-                 args.config)
-        return args.resume
-    if args.resume is None and not args.resume_or_start:
-        return None
+        path = args.resume
+    elif args.resume is None and not args.resume_or_start:
+        if cfg.get('resume') is not True:
+            return None
+        # resume=True in the config: mmengine resumes from load_from, or
+        # auto-resumes, starting from scratch without a word if nothing is
+        # found
+        flag, path = 'resume=True (config)', cfg.get('load_from')
+    if path:
+        if not osp.isfile(path):
+            fail(f'{flag}: {path}: no such checkpoint file.', args.config)
+        return path
     work_dir = cfg.work_dir
     pointer = osp.join(work_dir, 'last_checkpoint')
     found, reason = None, None
@@ -122,7 +130,7 @@ def resolve_resume(args, cfg):
         print(f'--resume-or-start: {reason}; starting from scratch.',
               file=sys.stderr)
         return None
-    fail(f'--resume: nothing to resume, {reason}. Check --work-dir (the '
+    fail(f'{flag}: nothing to resume, {reason}. Check --work-dir (the '
          'default is work_dirs/<config name>), give the checkpoint '
          '(--resume work_dirs/<run>/epoch_N.pth), or use --resume-or-start '
          'to start from scratch when there is none.', args.config)

@@ -195,6 +195,12 @@ class TestResume(TrainCLICase):
                 osp.join(empty, 'epoch_3.pth')])
             self.assertEqual(code, 1)
             self.assertIn('no such checkpoint file', err)
+        with self.subTest('resume=True in the config'):
+            code, err = run_main('train', [config, '--work-dir', empty,
+                                           '--cfg-options', 'resume=True'])
+            self.assertEqual(code, 1)
+            self.assertIn('resume=True (config): nothing to resume', err)
+            self.assertEqual(os.listdir(empty), [])
         with self.subTest('--resume-or-start starts fresh'):
             # it goes on to the preflight (here: a missing data root)
             code, err = run_main('train', [
