@@ -1,10 +1,10 @@
 # CID + Light-ML on the embedded digits demo (many small objects):
 # demo teacher RetinaNet R18-c32 -> demo student R18-c16 with a Light-ML head.
-#   python tools/train.py configs/demo/retinanet_r18-c32_fpn_12e_digits.py \
+#   python tools/train.py configs/demo/retinanet_r18c32_fpn_12e_digits.py \
 #       --work-dir work_dirs/demo/teacher
 #   python tools/train.py <this config> \
 #       --cfg-options model.teacher_ckpt=work_dirs/demo/teacher/epoch_12.pth
-_base_ = ['../demo/retinanet_r18-c16_fpn_12e_digits.py']
+_base_ = ['../demo/retinanet_r18c16_fpn_12e_digits.py']
 
 teacher_ckpt = 'work_dirs/demo/teacher/epoch_12.pth'
 cid_loss = dict(
@@ -18,7 +18,7 @@ model = dict(
     _scope_='mmrazor',
     type='mmkd_dense.GTAwareDistill',
     architecture=student,
-    teacher=dict(cfg_file='configs/demo/retinanet_r18-c32_fpn_12e_digits.py'),
+    teacher=dict(cfg_file='configs/demo/retinanet_r18c32_fpn_12e_digits.py'),
     teacher_ckpt=teacher_ckpt,
     teacher_forward='feat',
     distiller=dict(

@@ -1,9 +1,9 @@
 # Demo DISTILLATION: FGD from the demo teacher into the demo student.
-#   python tools/train.py configs/demo/retinanet_r18-c32_fpn_12e_digits.py \
+#   python tools/train.py configs/demo/retinanet_r18c32_fpn_12e_digits.py \
 #       --work-dir work_dirs/demo/teacher
 #   python tools/train.py <this config> --work-dir work_dirs/demo/fgd \
 #       --cfg-options model.teacher_ckpt=work_dirs/demo/teacher/epoch_12.pth
-_base_ = ['./retinanet_r18-c16_fpn_12e_digits.py']
+_base_ = ['./retinanet_r18c16_fpn_12e_digits.py']
 
 teacher_ckpt = 'work_dirs/demo/teacher/epoch_12.pth'
 fgd_loss = dict(
@@ -16,7 +16,7 @@ model = dict(
     _scope_='mmrazor',
     type='mmkd_dense.GTAwareDistill',
     architecture=_base_.model,
-    teacher=dict(cfg_file='configs/demo/retinanet_r18-c32_fpn_12e_digits.py'),
+    teacher=dict(cfg_file='configs/demo/retinanet_r18c32_fpn_12e_digits.py'),
     teacher_ckpt=teacher_ckpt,
     teacher_forward='feat',
     distiller=dict(

@@ -1,6 +1,6 @@
 # Demo GFL TEACHER: GFL, ResNet-18 with 32 base channels, FPN 64 ch, P3-P5,
 # 2 tower convs, trained from scratch on the digits demo set (the GFL
-# counterpart of retinanet_r18-c32_fpn_12e_digits.py, for LD / CrossKD-GFL).
+# counterpart of retinanet_r18c32_fpn_12e_digits.py, for LD / CrossKD-GFL).
 _base_ = [
     '../_base_/models/gfl_r50_fpn.py', './_base_/digits_runtime.py'
 ]

@@ -3,7 +3,7 @@
 # teacher. Methods that run the teacher head on student features (DS2D2's
 # implicit stream) need equal FPN widths, as the real pairs have (256 ch);
 # this is their no-KD baseline.
-_base_ = ['./retinanet_r18-c16_fpn_12e_digits.py']
+_base_ = ['./retinanet_r18c16_fpn_12e_digits.py']
 model = dict(
     neck=dict(out_channels=64),
     bbox_head=dict(in_channels=64, feat_channels=64))

@@ -3,7 +3,7 @@
 # iteration (x3 there): the speed option of DS2D2DenseImplicitLoss
 # (``interval``), not part of the paper. Everything else as
 # ds2d2_fpn_retina-r18c32_retina-r18c16-fpn64_12e_digits.py (same stages 1-2).
-#   python tools/train.py configs/ds2d2/ds2d2-i3_fpn_retina-r18c32_retina-r18c16-fpn64_12e_digits.py \
+#   python tools/train.py configs/ds2d2/ds2d2-interval3_fpn_retina-r18c32_retina-r18c16-fpn64_12e_digits.py \
 #       --work-dir work_dirs/demo/ds2d2_i3
 _base_ = ['./ds2d2_fpn_retina-r18c32_retina-r18c16-fpn64_12e_digits.py']
 

@@ -3,7 +3,7 @@
 # R18-c32 (FPN 64 ch) -> RetinaNet R18-c16 with a 64-ch FPN (the implicit
 # stream runs the teacher head on student features, so the FPN widths must
 # match, as in the real R101 -> R18 pairs). Loss weights: RetinaNet DIOR.
-#   1. python tools/train.py configs/demo/retinanet_r18-c32_fpn_12e_digits.py \
+#   1. python tools/train.py configs/demo/retinanet_r18c32_fpn_12e_digits.py \
 #        --work-dir work_dirs/demo/teacher
 #   2. python tools/train.py configs/ds2d2/ds2d2_hf-amplifier_retina-r18c32_12e_digits.py \
 #        --work-dir work_dirs/demo/ds2d2_hf_amplifier
@@ -11,8 +11,8 @@
 #        --work-dir work_dirs/demo/ds2d2
 #   4. python tools/test.py configs/ds2d2/ds2d2_fpn_retina-r18c32_retina-r18c16-fpn64_12e_digits.py \
 #        work_dirs/demo/ds2d2/epoch_12.pth
-#   no-KD baseline: configs/demo/retinanet_r18-c16_fpn64_12e_digits.py
-_base_ = ['../demo/retinanet_r18-c16_fpn64_12e_digits.py']
+#   no-KD baseline: configs/demo/retinanet_r18c16_fpn64_12e_digits.py
+_base_ = ['../demo/retinanet_r18c16_fpn64_12e_digits.py']
 
 teacher_ckpt = 'work_dirs/demo/teacher/epoch_12.pth'
 amplifier_cfg = 'configs/ds2d2/ds2d2_hf-amplifier_retina-r18c32_12e_digits.py'
@@ -23,7 +23,7 @@ model = dict(
     _scope_='mmrazor',
     type='mmkd_dense.GTAwareDistill',
     architecture=_base_.model,
-    teacher=dict(cfg_file='configs/demo/retinanet_r18-c32_fpn_12e_digits.py'),
+    teacher=dict(cfg_file='configs/demo/retinanet_r18c32_fpn_12e_digits.py'),
     teacher_ckpt=teacher_ckpt,
     teacher_forward='feat',
     distiller=dict(

@@ -3,14 +3,14 @@
 # R18-c32 (FPN 64 ch) -> demo student RetinaNet R18-c16 (FPN 32 ch), P3-P5.
 # The student's 32-channel levels are mapped to the teacher's 64 channels by
 # per-level FeatureAdapter connectors (dropped when the student is exported).
-#   1. python tools/train.py configs/demo/retinanet_r18-c32_fpn_12e_digits.py \
+#   1. python tools/train.py configs/demo/retinanet_r18c32_fpn_12e_digits.py \
 #        --work-dir work_dirs/demo/teacher
 #   2. python tools/train.py configs/lsfi_mdc/lsfi-mdc_fpn_retina-r18c32_retina-r18c16_12e_digits.py \
 #        --work-dir work_dirs/demo/lsfi_mdc \
 #        --cfg-options model.teacher_ckpt=work_dirs/demo/teacher/epoch_12.pth
 #   3. python tools/test.py configs/lsfi_mdc/lsfi-mdc_fpn_retina-r18c32_retina-r18c16_12e_digits.py \
 #        work_dirs/demo/lsfi_mdc/epoch_12.pth
-_base_ = ['../demo/retinanet_r18-c16_fpn_12e_digits.py']
+_base_ = ['../demo/retinanet_r18c16_fpn_12e_digits.py']
 
 teacher_ckpt = 'work_dirs/demo/teacher/epoch_12.pth'
 num_levels = 3  # FPN P3-P5
@@ -29,7 +29,7 @@ model = dict(
     _scope_='mmrazor',
     type='mmkd_dense.GTAwareDistill',
     architecture=_base_.model,
-    teacher=dict(cfg_file='configs/demo/retinanet_r18-c32_fpn_12e_digits.py'),
+    teacher=dict(cfg_file='configs/demo/retinanet_r18c32_fpn_12e_digits.py'),
     teacher_ckpt=teacher_ckpt,
     teacher_forward='feat',
     distiller=dict(

@@ -191,8 +191,8 @@ class TestDS2D2DemoConfigs(unittest.TestCase):
         self.assertEqual({osp.basename(p) for p in DEMO_CONFIGS}, {
             'ds2d2_hf-amplifier_retina-r18c32_12e_digits.py',
             'ds2d2_fpn_retina-r18c32_retina-r18c16-fpn64_12e_digits.py',
-            'ds2d2-i3_fpn_retina-r18c32_retina-r18c16-fpn64_12e_digits.py',
-            'ds2d2-i3s_fpn_retina-r18c32_retina-r18c16-fpn64_12e_digits.py'})
+            'ds2d2-interval3_fpn_retina-r18c32_retina-r18c16-fpn64_12e_digits.py',
+            'ds2d2-interval3-staggered_fpn_retina-r18c32_retina-r18c16-fpn64_12e_digits.py'})
 
     def test_stages_fit_together(self):
         amp = Config.fromfile(osp.join(
@@ -202,7 +202,7 @@ class TestDS2D2DemoConfigs(unittest.TestCase):
             ROOT, 'configs/ds2d2/ds2d2_fpn_retina-r18c32_retina-r18c16-'
             'fpn64_12e_digits.py'))
         fast = Config.fromfile(osp.join(
-            ROOT, 'configs/ds2d2/ds2d2-i3_fpn_retina-r18c32_retina-r18c16-'
+            ROOT, 'configs/ds2d2/ds2d2-interval3_fpn_retina-r18c32_retina-r18c16-'
             'fpn64_12e_digits.py'))
         teacher = Config.fromfile(osp.join(ROOT,
                                            base.model.teacher.cfg_file)).model
@@ -218,7 +218,7 @@ class TestDS2D2DemoConfigs(unittest.TestCase):
                          'work_dirs/demo/ds2d2_hf_amplifier/epoch_12.pth')
         self.assertNotIn('interval', losses.loss_ds2d2_ff)
         staggered = Config.fromfile(osp.join(
-            ROOT, 'configs/ds2d2/ds2d2-i3s_fpn_retina-r18c32_retina-r18c16-'
+            ROOT, 'configs/ds2d2/ds2d2-interval3-staggered_fpn_retina-r18c32_retina-r18c16-'
             'fpn64_12e_digits.py'))
         for variant, offsets in ((fast, (0, 0)), (staggered, (0, 1))):
             fast_losses = variant.model.distiller.distill_losses
@@ -232,7 +232,7 @@ class TestDS2D2DemoConfigs(unittest.TestCase):
                 self.assertEqual(rest, dict(losses[name]))
         # the no-KD baseline is the same student
         baseline = Config.fromfile(osp.join(
-            ROOT, 'configs/demo/retinanet_r18-c16_fpn64_12e_digits.py'))
+            ROOT, 'configs/demo/retinanet_r18c16_fpn64_12e_digits.py'))
         self.assertEqual(baseline.model, student)
 
 
@@ -240,10 +240,10 @@ class TestDS2D2FastConfigs(unittest.TestCase):
 
     def test_fast_variants_change_only_the_schedule(self):
         self.assertEqual([osp.basename(p) for p in FAST_CONFIGS],
-                         ['ds2d2-i3s_fpn_retina-r101_retina-r18_2x_dior.py'])
+                         ['ds2d2-interval3-staggered_fpn_retina-r101_retina-r18_2x_dior.py'])
         for path in FAST_CONFIGS:
             fast = Config.fromfile(path)
-            ref = Config.fromfile(path.replace('ds2d2-i3s_fpn_',
+            ref = Config.fromfile(path.replace('ds2d2-interval3-staggered_fpn_',
                                                'ds2d2_fpn_'))
             fast_losses = fast.model.distiller.distill_losses
             for name, offset in (('loss_ds2d2_ff', 0), ('loss_ds2d2_hf', 1)):

@@ -16,9 +16,9 @@ PY = sys.executable
 DEMO_KD = osp.join(REPO, 'configs/demo/'
                    'fgd_fpn_retina-r18c32_retina-r18c16_12e_digits.py')
 DEMO_TEACHER = osp.join(REPO,
-                        'configs/demo/retinanet_r18-c32_fpn_12e_digits.py')
+                        'configs/demo/retinanet_r18c32_fpn_12e_digits.py')
 DEMO_STUDENT = osp.join(REPO,
-                        'configs/demo/retinanet_r18-c16_fpn_12e_digits.py')
+                        'configs/demo/retinanet_r18c16_fpn_12e_digits.py')
 
 
 def set_teacher_ckpt(cfg, ckpt):

@@ -18,7 +18,7 @@ from mmkd_dense.testing import build_model_from_cfg, shrink_config
 from mmkd_dense.utils.amp import AutocastOptimWrapper, configure_amp
 from ._helpers import REPO, read_scalars
 
-DEMO_TEACHER = 'configs/demo/retinanet_r18-c32_fpn_12e_digits.py'
+DEMO_TEACHER = 'configs/demo/retinanet_r18c32_fpn_12e_digits.py'
 DEMO_CONFIGS = {
     'fgd': 'configs/demo/fgd_fpn_retina-r18c32_retina-r18c16_12e_digits.py',
     'lsfi_mdc': 'configs/lsfi_mdc/'

@@ -85,7 +85,7 @@ class TestPlan(unittest.TestCase):
                          ['teacher', 'student', 'kd'])
         teacher, student, kd = rows
         self.assertEqual(teacher['source'],
-                         'configs/demo/retinanet_r18-c32_fpn_12e_digits.py')
+                         'configs/demo/retinanet_r18c32_fpn_12e_digits.py')
         self.assertEqual(teacher['cfg'].model.backbone.base_channels, 32)
         self.assertEqual(student['cfg'].model.backbone.base_channels, 16)
         self.assertEqual(student['cfg'].model.type, 'RetinaNet')

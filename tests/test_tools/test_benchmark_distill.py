@@ -59,7 +59,7 @@ class TestBenchmarkDistill(unittest.TestCase):
         cls.tmp = tempfile.TemporaryDirectory()
         cls.out = osp.join(cls.tmp.name, 'bench.json')
         plain = osp.join(REPO_ROOT, 'configs', 'demo',
-                         'retinanet_r18-c16_fpn_12e_digits.py')
+                         'retinanet_r18c16_fpn_12e_digits.py')
         cls.result = cls.tool.main([
             DEMO_KD, plain, '--input-size', '64', '96', '--batch-size', '2',
             '--iters', '2', '--warmup', '1', '--mem-iters', '1', '--out',

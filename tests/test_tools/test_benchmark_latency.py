@@ -15,9 +15,9 @@ import mmkd_dense  # noqa: F401
 from .tool_helpers import REPO_ROOT, load_tool
 
 TEACHER = osp.join(REPO_ROOT,
-                   'configs/demo/retinanet_r18-c32_fpn_12e_digits.py')
+                   'configs/demo/retinanet_r18c32_fpn_12e_digits.py')
 STUDENT = osp.join(REPO_ROOT,
-                   'configs/demo/retinanet_r18-c16_fpn_12e_digits.py')
+                   'configs/demo/retinanet_r18c16_fpn_12e_digits.py')
 KD = osp.join(REPO_ROOT, 'configs/demo/'
               'fgd_fpn_retina-r18c32_retina-r18c16_12e_digits.py')
 

@@ -2,8 +2,8 @@
 """Inference latency of teacher, student and distilled student.
 
     python tools/analysis_tools/benchmark_latency.py \
-        --teacher configs/demo/retinanet_r18-c32_fpn_12e_digits.py \
-        --student configs/demo/retinanet_r18-c16_fpn_12e_digits.py \
+        --teacher configs/demo/retinanet_r18c32_fpn_12e_digits.py \
+        --student configs/demo/retinanet_r18c16_fpn_12e_digits.py \
         --distilled \
             configs/demo/fgd_fpn_retina-r18c32_retina-r18c16_12e_digits.py \
         --input-size 128 128 --runs 20 --warmup 3 --threads 2 \

@@ -28,10 +28,10 @@ import time
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 sys.path.insert(0, REPO)
 
-TEACHER_CFG = 'configs/demo/retinanet_r18-c32_fpn_12e_digits.py'
-STUDENT_CFG = 'configs/demo/retinanet_r18-c16_fpn_12e_digits.py'
+TEACHER_CFG = 'configs/demo/retinanet_r18c32_fpn_12e_digits.py'
+STUDENT_CFG = 'configs/demo/retinanet_r18c16_fpn_12e_digits.py'
 KD_CFG = 'configs/demo/fgd_fpn_retina-r18c32_retina-r18c16_12e_digits.py'
-STUDENT64_CFG = 'configs/demo/retinanet_r18-c16_fpn64_12e_digits.py'
+STUDENT64_CFG = 'configs/demo/retinanet_r18c16_fpn64_12e_digits.py'
 AMPLIFIER_CFG = 'configs/ds2d2/ds2d2_hf-amplifier_retina-r18c32_12e_digits.py'
 DS2D2_CFG = ('configs/ds2d2/'
              'ds2d2_fpn_retina-r18c32_retina-r18c16-fpn64_12e_digits.py')

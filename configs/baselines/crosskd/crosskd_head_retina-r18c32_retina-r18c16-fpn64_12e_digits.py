@@ -3,10 +3,10 @@
 # width (FPN/head 64 ch: CrossKD runs student features through teacher convs).
 # The demo heads have 2 tower convs, so k=1 (the teacher's last conv and
 # predictors are reused, as k=3 of 4 in the paper).
-#   1. python tools/train.py configs/demo/retinanet_r18-c32_fpn_12e_digits.py
+#   1. python tools/train.py configs/demo/retinanet_r18c32_fpn_12e_digits.py
 #   2. python tools/train.py {this config} \
 #        --cfg-options model.teacher_ckpt=work_dirs/demo/teacher/epoch_12.pth
-_base_ = ['../../demo/retinanet_r18-c16_fpn64_12e_digits.py']
+_base_ = ['../../demo/retinanet_r18c16_fpn64_12e_digits.py']
 
 teacher_ckpt = 'work_dirs/demo/teacher/epoch_12.pth'
 
@@ -19,7 +19,7 @@ model = dict(
     _scope_='mmrazor',
     type='mmkd_dense.GTAwareDistill',
     architecture=_base_.model,
-    teacher=dict(cfg_file='configs/demo/retinanet_r18-c32_fpn_12e_digits.py'),
+    teacher=dict(cfg_file='configs/demo/retinanet_r18c32_fpn_12e_digits.py'),
     teacher_ckpt=teacher_ckpt,
     # the teacher's head runs (its outputs and tower features are mimicked)
     teacher_forward='tensor',

@@ -9,14 +9,12 @@
 # As in FGD's config (init_student=True), the student's neck, RPN and RoI head start from
 # the teacher's weights (same shapes for R101 and R50); the backbone keeps its
 # own (ImageNet) initialisation. FGD README and docs/methods.md: FGD.
-_base_ = ['../../detectors/faster_rcnn/faster-rcnn_r50_fpn_2x_coco.py']
+_base_ = [
+    '../../detectors/faster_rcnn/faster-rcnn_r50_fpn_2x_coco.py',
+    './_base_/fgd_fpn_faster-rcnn.py'
+]
 
 teacher_ckpt = 'work_dirs/faster-rcnn_r101_fpn_2x_coco/epoch_24.pth'
-# FGD's Faster R-CNN config distils P2-P5 (neck.fpn_convs.0-3); P6 is a max-pool
-# of P5 and is not distilled.
-fgd_loss = dict(
-    type='mmkd_dense.FGDLoss', student_channels=256, teacher_channels=256,
-    temp=0.5, alpha_fgd=5e-05, beta_fgd=2.5e-05, gamma_fgd=5e-05, lambda_fgd=5e-07)
 
 student = dict(
     _base_.model,
@@ -32,25 +30,10 @@ student = dict(
 
 model = dict(
     _delete_=True,
-    _scope_='mmrazor',
-    type='mmkd_dense.GTAwareDistill',
+    **_base_.distill,
     architecture=student,
     teacher=dict(cfg_file='configs/detectors/faster_rcnn/faster-rcnn_r101_fpn_2x_coco.py'),
-    teacher_ckpt=teacher_ckpt,
-    teacher_forward='feat',
-    distiller=dict(
-        type='mmkd_dense.GTAwareDistiller',
-        student_recorders=dict(fpn=dict(type='ModuleOutputs', source='neck')),
-        teacher_recorders=dict(fpn=dict(type='ModuleOutputs', source='neck')),
-        distill_losses={f'loss_fgd_fpn{i}': fgd_loss for i in range(4)},
-        loss_forward_mappings={
-            f'loss_fgd_fpn{i}': dict(
-                preds_S=dict(from_student=True, recorder='fpn', data_idx=i),
-                preds_T=dict(from_student=False, recorder='fpn', data_idx=i))
-            for i in range(4)
-        }))
-
-find_unused_parameters = True
+    teacher_ckpt=teacher_ckpt)
 # validates the student, then the teacher (logged as teacher.coco/...)
 val_cfg = dict(_delete_=True, type='mmrazor.SingleTeacherDistillValLoop')
 optim_wrapper = dict(clip_grad=dict(max_norm=35, norm_type=2))

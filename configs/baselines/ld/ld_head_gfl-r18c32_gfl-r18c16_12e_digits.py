@@ -1,10 +1,10 @@
 # LD on the embedded digits demo: GFL R18-c32 teacher -> GFL R18-c16 student.
-#   python tools/train.py configs/demo/gfl_r18-c32_fpn_12e_digits.py \
+#   python tools/train.py configs/demo/gfl_r18c32_fpn_12e_digits.py \
 #       --work-dir work_dirs/demo/gfl_teacher
 #   python tools/train.py <this config> --work-dir work_dirs/demo/ld \
 #       --cfg-options \
 #       model.teacher_ckpt=work_dirs/demo/gfl_teacher/epoch_12.pth
-_base_ = ['../../demo/gfl_r18-c16_fpn_12e_digits.py']
+_base_ = ['../../demo/gfl_r18c16_fpn_12e_digits.py']
 
 teacher_ckpt = 'work_dirs/demo/gfl_teacher/epoch_12.pth'
 
@@ -13,7 +13,7 @@ model = dict(
     _scope_='mmrazor',
     type='mmkd_dense.GTAwareDistill',
     architecture=_base_.model,
-    teacher=dict(cfg_file='configs/demo/gfl_r18-c32_fpn_12e_digits.py'),
+    teacher=dict(cfg_file='configs/demo/gfl_r18c32_fpn_12e_digits.py'),
     teacher_ckpt=teacher_ckpt,
     teacher_forward='tensor',
     distiller=dict(

@@ -2,33 +2,17 @@
 #   1. python tools/train.py configs/detectors/fcos/fcos_r101_fpn_gn-head_2x_coco.py
 #   2. python tools/train.py {this config} \
 #        --cfg-options model.teacher_ckpt=work_dirs/fcos_r101_fpn_gn-head_2x_coco/epoch_24.pth
-_base_ = ['../../detectors/fcos/fcos_r50_fpn_gn-head_2x_coco.py']
+_base_ = [
+    '../../detectors/fcos/fcos_r50_fpn_gn-head_2x_coco.py',
+    './_base_/pkd_fpn.py'
+]
 
 teacher_ckpt = 'work_dirs/fcos_r101_fpn_gn-head_2x_coco/epoch_24.pth'
 
 model = dict(
     _delete_=True,
-    _scope_='mmrazor',
-    type='mmkd_dense.GTAwareDistill',
+    **_base_.distill,
     architecture=_base_.model,
     teacher=dict(cfg_file='configs/detectors/fcos/fcos_r101_fpn_gn-head_2x_coco.py'),
-    teacher_ckpt=teacher_ckpt,
-    teacher_forward='feat',
-    distiller=dict(
-        type='mmkd_dense.GTAwareDistiller',
-        student_recorders=dict(fpn=dict(type='ModuleOutputs', source='neck')),
-        teacher_recorders=dict(fpn=dict(type='ModuleOutputs', source='neck')),
-        # PKD distils the first 4 FPN levels (mmrazor configs).
-        distill_losses={
-            f'loss_pkd_fpn{i}': dict(type='PKDLoss', loss_weight=10)
-            for i in range(4)
-        },
-        loss_forward_mappings={
-            f'loss_pkd_fpn{i}': dict(
-                preds_S=dict(from_student=True, recorder='fpn', data_idx=i),
-                preds_T=dict(from_student=False, recorder='fpn', data_idx=i))
-            for i in range(4)
-        }))
-
-find_unused_parameters = True
+    teacher_ckpt=teacher_ckpt)
 val_cfg = dict(_delete_=True, type='mmrazor.SingleTeacherDistillValLoop')

@@ -99,7 +99,7 @@ class TestGTAwareDistill(unittest.TestCase):
         cfg = demo_cfg()
         teacher = build_model_from_cfg(
             Config.fromfile(osp.join(
-                REPO, 'configs/demo/retinanet_r18-c32_fpn_12e_digits.py')))
+                REPO, 'configs/demo/retinanet_r18c32_fpn_12e_digits.py')))
         with torch.no_grad():
             for p in teacher.parameters():
                 p.fill_(0.125)
