@@ -12,7 +12,10 @@ import os.path as osp
 import sys
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
-REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+#: the checkout whose ``mmkd_dense`` and ``configs/`` are used: this one,
+#: or ``$MMKD_DENSE_REPO`` (set by ``benchmark_distill.py --repo``)
+REPO_ROOT = os.environ.get('MMKD_DENSE_REPO') or osp.dirname(
+    osp.dirname(osp.dirname(osp.abspath(__file__))))
 if REPO_ROOT not in sys.path:
     sys.path.insert(0, REPO_ROOT)
 

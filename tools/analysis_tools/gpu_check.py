@@ -65,7 +65,8 @@ from analysis_utils import (  # noqa: E402
     infer_num_classes, load_config, make_batch, sum_losses, teacher_forward_fn,
     teacher_forward_mode)
 from benchmark_distill import (  # noqa: E402
-    RssPeakSampler, measure_phases, release_free_memory)
+    RssPeakSampler, measure_phases, ratio_clock, release_free_memory,
+    step_cost_ratio)
 
 __all__ = ['METHOD_CONFIGS', 'build_random_model', 'amp_train_steps',
            'check_method', 'format_markdown', 'main']
@@ -278,12 +279,16 @@ def overhead_suite(model: torch.nn.Module, device: str, inputs, samples,
              distill=step(lambda: model.loss(inputs, samples))),
         device, iters, warmup, before=zero_grad, mem_iters=1)
     zero_grad()
-    a, b, c = (phases[p]['time_ms']['mean']
+    # the project's step-cost ratio (benchmark_distill.step_cost_ratio):
+    # medians of the interleaved rounds, CPU time on CPU, wall on CUDA
+    clock = ratio_clock(device)
+    a, b, c = (phases[p][clock]['median']
                for p in ('student', 'teacher', 'distill'))
     ma, mb, mc = (phases[p]['peak_mem_mb']
                   for p in ('student', 'teacher', 'distill'))
     return dict(
-        student_ms=a, teacher_ms=b, distill_ms=c, ratio=c / (a + b),
+        student_ms=a, teacher_ms=b, distill_ms=c,
+        ratio=step_cost_ratio(phases, device), ratio_clock=clock,
         overhead_ms=c - a - b, student_mem_mb=ma, teacher_mem_mb=mb,
         distill_mem_mb=mc,
         ratio_mem=mc / (ma + mb) if ma + mb > 0 else None,
