@@ -10,13 +10,11 @@
 #   3. python tools/train.py configs/ds2d2/ds2d2_fpn_faster-rcnn-r101_faster-rcnn-r34_2x_dota.py
 #      (other paths: --cfg-options model.teacher_ckpt=... \
 #       model.distiller.distill_losses.loss_ds2d2_hf.amplifier_ckpt=...)
-_base_ = ['./ds2d2_fpn_faster-rcnn-r101_faster-rcnn-r18_2x_dota.py']
+_base_ = [
+    '../detectors/faster_rcnn/faster-rcnn_r34_fpn_2x_dota.py',
+    './_base_/ds2d2_fpn_faster-rcnn-r101_2x_dota.py'
+]
 
-# Same teacher, amplifier and losses as the R18 student; the student is
-# configs/detectors/faster_rcnn/faster-rcnn_r34_fpn_2x_dota.py.
-model = dict(
-    architecture=dict(
-        backbone=dict(
-            depth=34,
-            init_cfg=dict(checkpoint='https://download.pytorch.org/models/'
-                          'resnet34-b627a593.pth'))))
+model = dict(_delete_=True, **_base_.distill, architecture=_base_.model)
+# validates the student, then the teacher (logged as teacher.*)
+val_cfg = dict(_delete_=True, type='mmrazor.SingleTeacherDistillValLoop')

@@ -9,57 +9,11 @@
 #   3. python tools/train.py configs/ds2d2/ds2d2_fpn_fcos-r101_fcos-r50_2x_dior.py
 #      (other paths: --cfg-options model.teacher_ckpt=... \
 #       model.distiller.distill_losses.loss_ds2d2_hf.amplifier_ckpt=...)
-_base_ = ['../detectors/fcos/fcos_r50_fpn_gn-head_2x_dior.py']
+_base_ = [
+    '../detectors/fcos/fcos_r50_fpn_gn-head_2x_dior.py',
+    './_base_/ds2d2_fpn_fcos-r101_2x_dior.py'
+]
 
-teacher_ckpt = 'work_dirs/fcos_r101_fpn_gn-head_2x_dior/epoch_24.pth'
-amplifier_cfg = 'configs/ds2d2/ds2d2_hf-amplifier_fcos-r101_2x_dior.py'
-amplifier_ckpt = 'work_dirs/ds2d2_hf-amplifier_fcos-r101_2x_dior/epoch_24.pth'
-
-model = dict(
-    _delete_=True,
-    _scope_='mmrazor',
-    type='mmkd_dense.GTAwareDistill',
-    architecture=_base_.model,
-    teacher=dict(cfg_file='configs/detectors/fcos/fcos_r101_fpn_gn-head_2x_dior.py'),
-    teacher_ckpt=teacher_ckpt,
-    teacher_forward='feat',
-    distiller=dict(
-        type='mmkd_dense.GTAwareDistiller',
-        student_recorders=dict(fpn=dict(type='ModuleOutputs', source='neck')),
-        teacher_recorders=dict(fpn=dict(type='ModuleOutputs', source='neck')),
-        distill_losses=dict(
-            # w_LL * sum_l L_LL + w_HF * sum_l L_HF
-            loss_ds2d2_explicit=dict(
-                type='mmkd_dense.DS2D2ExplicitLoss',
-                student_channels=256,
-                teacher_channels=256,
-                loss_weight_ll=1e-05,
-                loss_weight_hf=1e-05),
-            # w_FF * L_imp(teacher head on F)
-            loss_ds2d2_ff=dict(
-                type='mmkd_dense.DS2D2DenseImplicitLoss',
-                amplifier='teacher',
-                loss_weight=1.0,
-                beta=1.0),
-            # w_HA * L_imp(HF amplifier on HF(F))
-            loss_ds2d2_hf=dict(
-                type='mmkd_dense.DS2D2DenseImplicitLoss',
-                amplifier='high_frequency',
-                amplifier_cfg=amplifier_cfg,
-                amplifier_ckpt=amplifier_ckpt,
-                loss_weight=1.0,
-                beta=1.0)),
-        loss_forward_mappings=dict(
-            loss_ds2d2_explicit=dict(
-                preds_S=dict(from_student=True, recorder='fpn'),
-                preds_T=dict(from_student=False, recorder='fpn')),
-            loss_ds2d2_ff=dict(
-                preds_S=dict(from_student=True, recorder='fpn'),
-                preds_T=dict(from_student=False, recorder='fpn')),
-            loss_ds2d2_hf=dict(
-                preds_S=dict(from_student=True, recorder='fpn'),
-                preds_T=dict(from_student=False, recorder='fpn')))))
-
-find_unused_parameters = True
+model = dict(_delete_=True, **_base_.distill, architecture=_base_.model)
 # validates the student, then the teacher (logged as teacher.*)
 val_cfg = dict(_delete_=True, type='mmrazor.SingleTeacherDistillValLoop')

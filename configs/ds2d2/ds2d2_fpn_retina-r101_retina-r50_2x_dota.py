@@ -9,14 +9,11 @@
 #   3. python tools/train.py configs/ds2d2/ds2d2_fpn_retina-r101_retina-r50_2x_dota.py
 #      (other paths: --cfg-options model.teacher_ckpt=... \
 #       model.distiller.distill_losses.loss_ds2d2_hf.amplifier_ckpt=...)
-_base_ = ['./ds2d2_fpn_retina-r101_retina-r18_2x_dota.py']
+_base_ = [
+    '../detectors/retinanet/retinanet_r50_fpn_2x_dota.py',
+    './_base_/ds2d2_fpn_retina-r101_2x_dota.py'
+]
 
-# Same teacher, amplifier and losses as the R18 student; the student is
-# configs/detectors/retinanet/retinanet_r50_fpn_2x_dota.py.
-model = dict(
-    architecture=dict(
-        backbone=dict(
-            depth=50,
-            init_cfg=dict(checkpoint='https://download.pytorch.org/models/'
-                          'resnet50-0676ba61.pth')),
-        neck=dict(in_channels=[256, 512, 1024, 2048])))
+model = dict(_delete_=True, **_base_.distill, architecture=_base_.model)
+# validates the student, then the teacher (logged as teacher.*)
+val_cfg = dict(_delete_=True, type='mmrazor.SingleTeacherDistillValLoop')
