@@ -7,7 +7,7 @@ from mmengine.config import Config
 import mmkd_dense  # noqa: F401
 from mmkd_dense.testing import shrink_config
 
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 
 class TestShrinkConfig(unittest.TestCase):

@@ -8,7 +8,7 @@ from mmengine.config import Config
 
 from mmkd_dense.testing import build_model_from_cfg, run_dummy_train_steps
 
-from .tool_helpers import REPO_ROOT
+from ..test_tools.tool_helpers import REPO_ROOT
 
 CWD = 'configs/baselines/cwd/cwd_fpn_retina-r101_retina-r50_2x_coco.py'
 MGD = 'configs/baselines/mgd/mgd_fpn_retina-r101_retina-r50_2x_coco.py'

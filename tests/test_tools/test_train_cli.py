@@ -24,7 +24,7 @@ import torch
 from mmkd_dense.datasets import BadInputError
 from mmkd_dense.engine import NonFiniteLossError
 
-from ..test_tools.tool_helpers import load_tool, make_small_demo_configs
+from .tool_helpers import load_tool, make_small_demo_configs
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 

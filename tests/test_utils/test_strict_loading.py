@@ -21,7 +21,8 @@ from mmkd_dense.utils import strict_loading
 from mmkd_dense.utils.preflight import PreflightError, preflight_check
 from mmkd_dense.utils.strict_loading import (CheckpointLoadError,
                                              CheckpointMismatchError)
-from ._helpers import DEMO_STUDENT, DEMO_TEACHER, REPO, DemoDataCase
+from ..test_runtime._helpers import (DEMO_STUDENT, DEMO_TEACHER, REPO,
+                                     DemoDataCase)
 
 
 def run_log(work_dir):
