@@ -5,28 +5,18 @@
 #   1. python tools/train.py configs/detectors/gfl/gfl_r101_fpn_15e_visdrone.py
 #   2. python tools/train.py {this config} \
 #        --cfg-options model.teacher_ckpt=work_dirs/gfl_r101_fpn_15e_visdrone/epoch_15.pth
-_base_ = ['./cid-lightml_head_gfl-r101_gfl-r18_15e_visdrone.py']
+_base_ = [
+    '../detectors/gfl/gfl-lightml_r18_fpn_15e_visdrone.py',
+    './_base_/cid-lightml-fgd_head-fpn_gfl.py'
+]
 
-# FGD GFL defaults (alpha, beta, gamma, lambda) = (1e-3, 5e-4, 5e-4, 5e-6)
-fgd_loss = dict(
-    type='mmkd_dense.FGDLoss', student_channels=256, teacher_channels=256,
-    temp=0.5, alpha_fgd=0.001, beta_fgd=0.0005, gamma_fgd=0.0005,
-    lambda_fgd=5e-06)
-cid_fgd_loss = dict(
-    type='mmkd_dense.CIDWeightedFeatureLoss', loss=fgd_loss, mode='mask',
-    norm='instance')
-
+teacher_ckpt = 'work_dirs/gfl_r101_fpn_15e_visdrone/epoch_15.pth'
 model = dict(
-    distiller=dict(
-        student_recorders=dict(
-            fpn=dict(type='ModuleOutputs', source='neck')),
-        distill_losses={
-            f'loss_cid_fgd_fpn{i}': cid_fgd_loss
-            for i in range(5)
-        },
-        loss_forward_mappings={
-            f'loss_cid_fgd_fpn{i}': dict(
-                preds_S=dict(from_student=True, recorder='fpn', data_idx=i),
-                preds_T=dict(from_student=False, recorder='fpn', data_idx=i))
-            for i in range(5)
-        }))
+    _delete_=True,
+    **_base_.distill,
+    architecture=_base_.model,
+    teacher=dict(
+        cfg_file='configs/detectors/gfl/gfl_r101_fpn_15e_visdrone.py'),
+    teacher_ckpt=teacher_ckpt)
+# validates the student, then the teacher (logged as teacher.<metric>)
+val_cfg = dict(_delete_=True, type='mmrazor.SingleTeacherDistillValLoop')

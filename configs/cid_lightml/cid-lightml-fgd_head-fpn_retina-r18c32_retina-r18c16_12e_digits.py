@@ -1,20 +1,19 @@
 # CID + Light-ML + FGD on the embedded digits demo: the CID head KD of
 # cid-lightml_head_retina-r18c32_retina-r18c16_12e_digits.py plus FGD on
 # P3-P5 (student FPN 32 ch aligned to the teacher's 64 inside FGDLoss).
-_base_ = ['./cid-lightml_head_retina-r18c32_retina-r18c16_12e_digits.py']
+_base_ = [
+    '../demo/retinanet_r18c16_fpn_12e_digits.py',
+    './_base_/cid-lightml-fgd_head-fpn_digits.py'
+]
+student = _base_.model
+student.bbox_head.type = 'mmkd_dense.LightMLRetinaHead'
 
-fgd_loss = dict(
-    type='mmkd_dense.FGDLoss', student_channels=32, teacher_channels=64,
-    temp=0.5, alpha_fgd=0.001, beta_fgd=0.0005, gamma_fgd=0.0005,
-    lambda_fgd=0.000005)
+teacher_ckpt = 'work_dirs/demo/teacher/epoch_12.pth'
 model = dict(
-    distiller=dict(
-        student_recorders=dict(
-            fpn=dict(type='ModuleOutputs', source='neck')),
-        distill_losses={f'loss_fgd_fpn{i}': fgd_loss for i in range(3)},
-        loss_forward_mappings={
-            f'loss_fgd_fpn{i}': dict(
-                preds_S=dict(from_student=True, recorder='fpn', data_idx=i),
-                preds_T=dict(from_student=False, recorder='fpn', data_idx=i))
-            for i in range(3)
-        }))
+    _delete_=True,
+    **_base_.distill,
+    architecture=student,
+    teacher=dict(cfg_file='configs/demo/retinanet_r18c32_fpn_12e_digits.py'),
+    teacher_ckpt=teacher_ckpt)
+# validates the student, then the teacher (logged as teacher.<metric>)
+val_cfg = dict(_delete_=True, type='mmrazor.SingleTeacherDistillValLoop')

@@ -1,7 +1,15 @@
 # FCOS R18-FPN with Light-ML in the head (CID + Light-ML student), VisDrone
 # drone protocol; alone it is the Light-ML-only ablation.
-_base_ = './fcos_r18_fpn_gn-head_15e_visdrone.py'
-model = dict(bbox_head=dict(type='mmkd_dense.LightMLFCOSHead'))
+# R18 settings as fcos_r18_fpn_gn-head_15e_visdrone.py, written here (not inherited)
+# so that distillation configs stay within three inheritance levels.
+_base_ = './fcos_r50_fpn_gn-head_15e_visdrone.py'
+model = dict(
+    backbone=dict(
+        depth=18,
+        init_cfg=dict(checkpoint='https://download.pytorch.org/models/'
+                      'resnet18-f37072fd.pth')),
+    neck=dict(in_channels=[64, 128, 256, 512]),
+    bbox_head=dict(type='mmkd_dense.LightMLFCOSHead'))
 # registers the mmkd_dense.LightML*Head classes
 custom_imports = dict(
     imports=['mmkd_dense', 'mmkd_dense.models.heads'],
