@@ -1,19 +1,28 @@
 # Copyright (c) mmkd_dense contributors. All rights reserved.
 """What a GT-aware distillation loss may read about the current batch."""
-from typing import Any, Callable, Dict, Hashable, List, Optional, Sequence, Tuple
+from typing import (Any, Callable, Dict, Hashable, List, Optional, Sequence,
+                    Tuple)
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 __all__ = ['DistillBatchContext']
 
 
 class DistillBatchContext:
-    """Ground truth, metas and models of one training batch, for KD losses.
+    """Ground truth and metas of one training batch, for KD losses.
 
     MMRazor losses only receive recorded tensors. ``GTAwareDistill`` builds
-    one context per ``loss()`` call and ``GTAwareDistiller`` passes it to every
+    one context per ``loss()`` call and passes it as an argument to
+    ``GTAwareDistiller.compute_distill_losses``, which hands it to every
     loss whose ``forward`` has a ``batch_context`` parameter.
+
+    The context is *data only*: GT boxes and labels, ignore regions, the data
+    samples (metas) and the input shape, plus a per-batch cache
+    (:meth:`cached`). A loss that needs a network part (the student head's
+    assigner, a teacher head) names it in its config and gets a handle once
+    at build time (``prepare_from_student`` / ``prepare_from_teacher``),
+    never through the context.
 
     All boxes are ``(x1, y1, x2, y2)`` in pixels of the padded batch input
     (the frame the FPN maps are computed from), i.e. the same coordinates
@@ -23,9 +32,6 @@ class DistillBatchContext:
         data_samples (Sequence[DetDataSample]): the batch's data samples.
         batch_input_shape (tuple[int, int]): ``(H_in, W_in)`` of the padded
             batch tensor.
-        student (nn.Module, optional): the student detector.
-        teacher (nn.Module, optional): the (frozen) teacher detector.
-        batch_inputs (Tensor, optional): ``(N, 3, H_in, W_in)`` input.
 
     Attributes:
         gt_bboxes (list[Tensor]): per image ``(n_i, 4)`` GT boxes.
@@ -36,26 +42,21 @@ class DistillBatchContext:
 
     def __init__(self,
                  data_samples: Sequence[Any],
-                 batch_input_shape: Tuple[int, int],
-                 student: Optional[nn.Module] = None,
-                 teacher: Optional[nn.Module] = None,
-                 batch_inputs: Optional[Tensor] = None) -> None:
+                 batch_input_shape: Tuple[int, int]) -> None:
         self.data_samples = list(data_samples)
         self.batch_input_shape = (int(batch_input_shape[0]),
                                   int(batch_input_shape[1]))
-        self.student = student
-        self.teacher = teacher
-        self.batch_inputs = batch_inputs
+        from mmdet.structures.bbox import get_box_tensor
         self.gt_bboxes: List[Tensor] = []
         self.gt_labels: List[Tensor] = []
         self.ignored_bboxes: List[Tensor] = []
         for sample in self.data_samples:
             gt = sample.gt_instances
-            self.gt_bboxes.append(_as_box_tensor(gt.bboxes))
+            self.gt_bboxes.append(get_box_tensor(gt.bboxes))
             self.gt_labels.append(gt.labels)
             ignored = getattr(sample, 'ignored_instances', None)
             if ignored is not None and 'bboxes' in ignored:
-                self.ignored_bboxes.append(_as_box_tensor(ignored.bboxes))
+                self.ignored_bboxes.append(get_box_tensor(ignored.bboxes))
             else:
                 self.ignored_bboxes.append(
                     self.gt_bboxes[-1].new_zeros((0, 4)))
@@ -63,13 +64,18 @@ class DistillBatchContext:
 
     @classmethod
     def from_data_samples(cls, data_samples: Sequence[Any],
-                          batch_inputs: Tensor, **kwargs
-                          ) -> 'DistillBatchContext':
-        """Build from the preprocessed batch of ``BaseDetector.loss``."""
+                          batch_inputs: Tensor) -> 'DistillBatchContext':
+        """Build from the preprocessed batch of ``BaseDetector.loss``.
+
+        Args:
+            data_samples (Sequence[DetDataSample]): the batch's samples.
+            batch_inputs (Tensor): ``(N, 3, H_in, W_in)``; only its shape is
+                read (when the metas carry no ``batch_input_shape``).
+        """
         shape = tuple(batch_inputs.shape[-2:])
         if data_samples and 'batch_input_shape' in data_samples[0].metainfo:
             shape = data_samples[0].metainfo['batch_input_shape']
-        return cls(data_samples, shape, batch_inputs=batch_inputs, **kwargs)
+        return cls(data_samples, shape)
 
     @property
     def num_images(self) -> int:
@@ -107,7 +113,3 @@ class DistillBatchContext:
             self._cache[key] = build()
         return self._cache[key]
 
-
-def _as_box_tensor(boxes: Any) -> Tensor:
-    """mmdet may store boxes as ``HorizontalBoxes``; return the raw tensor."""
-    return boxes.tensor if hasattr(boxes, 'tensor') else boxes

@@ -175,8 +175,7 @@ def _pretrained_items(init_cfg) -> List[Tuple[Optional[int], dict]]:
 
 
 def _resolve(node: dict, key: str) -> dict:
-    from mmkd_dense.models.algorithms.gt_aware_distill import \
-        resolve_detector_cfg
+    from mmkd_dense.utils.detector_cfg import resolve_detector_cfg
     return resolve_detector_cfg(node, key)
 
 

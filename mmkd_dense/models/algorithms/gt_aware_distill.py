@@ -1,7 +1,6 @@
 # Copyright (c) mmkd_dense contributors. All rights reserved.
 """Single-teacher distillation that gives losses the batch's ground truth."""
 import contextlib
-import os.path as osp
 from typing import Dict, Iterator, List, Optional, Union
 
 import torch
@@ -13,7 +12,9 @@ from mmrazor.models.utils import add_prefix
 from mmkd_dense.registry import MODELS
 from mmkd_dense.structures import DistillBatchContext
 from mmkd_dense.utils import strict_loading
-from ..distillers.gt_aware_distiller import DistillConfigError
+from mmkd_dense.utils.detector_cfg import resolve_detector_cfg
+from ..distillers.gt_aware_distiller import (DistillConfigError,
+                                             GTAwareDistiller)
 
 __all__ = [
     'GTAwareDistill', 'TEACHER_FORWARD_MODES', 'check_teacher_ckpt',
@@ -30,8 +31,6 @@ __all__ = [
 #: recorder or delivery hooks the teacher's loss/target computation).
 TEACHER_FORWARD_MODES = ('feat', 'tensor', 'loss')
 
-_REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.dirname(
-    osp.abspath(__file__)))))
 _CHECK_ONLY = [False]
 
 
@@ -55,10 +54,10 @@ class GTAwareDistill(SingleTeacherDistill):
 
     In every ``loss()`` call it builds a
     :class:`~mmkd_dense.structures.DistillBatchContext` (GT boxes and labels
-    in padded-input pixels, ignore regions, image metas, batch input shape,
-    the input tensor, the student and the teacher) and hands it to the
-    distiller (:class:`~mmkd_dense.models.GTAwareDistiller`), which passes it
-    to each loss that declares a ``batch_context`` argument.
+    in padded-input pixels, ignore regions, image metas, batch input shape:
+    data only) and passes it as the argument of the distiller's
+    ``compute_distill_losses`` (:class:`~mmkd_dense.models.GTAwareDistiller`),
+    which hands it to each loss that declares a ``batch_context`` argument.
 
     Args:
         distiller (dict): distiller config; must build a ``GTAwareDistiller``
@@ -119,7 +118,7 @@ class GTAwareDistill(SingleTeacherDistill):
         super().__init__(
             distiller=distiller, teacher=teacher, teacher_ckpt=None,
             **kwargs)
-        if not hasattr(self.distiller, 'set_batch_context'):
+        if not isinstance(self.distiller, GTAwareDistiller):
             raise TypeError(
                 'model.distiller.type must be mmkd_dense.GTAwareDistiller (or '
                 f'a subclass) for GTAwareDistill, got '
@@ -227,13 +226,8 @@ class GTAwareDistill(SingleTeacherDistill):
 
         if not self.distillation_stopped:
             context = DistillBatchContext.from_data_samples(
-                data_samples or [], batch_inputs,
-                student=self.student, teacher=self.teacher)
-            self.distiller.set_batch_context(context)
-            try:
-                distill_losses = self.distiller.compute_distill_losses()
-            finally:
-                self.distiller.set_batch_context(None)
+                data_samples or [], batch_inputs)
+            distill_losses = self.distiller.compute_distill_losses(context)
             losses.update(add_prefix(distill_losses, 'distill'))
         return losses
 
@@ -249,44 +243,6 @@ def _tensor_forward(detector: torch.nn.Module, batch_inputs: torch.Tensor,
         detector.bbox_head(detector.extract_feat(batch_inputs))
     else:
         detector(batch_inputs, data_samples, mode='tensor')
-
-
-def resolve_detector_cfg(model_cfg: Union[BaseModel, Dict],
-                         key: str) -> Union[BaseModel, Dict]:
-    """Expand ``dict(cfg_file=..., cfg_options=...)`` into a model dict.
-
-    Relative paths are tried from the working directory, then from the
-    mmkd_dense repository root (so ``configs/...`` works from anywhere).
-
-    Args:
-        model_cfg (dict | BaseModel): a model, a model dict or a reference.
-        key (str): config key named in error messages.
-
-    Returns:
-        dict | BaseModel: the model dict to build (or the model as given).
-    """
-    if not isinstance(model_cfg, dict) or 'cfg_file' not in model_cfg:
-        return model_cfg
-    from mmengine.config import Config
-    extra = set(model_cfg) - {'cfg_file', 'cfg_options'}
-    if extra:
-        raise ValueError(f'{key}: with cfg_file only cfg_options may be '
-                         f'given, found {sorted(extra)}.')
-    path = model_cfg['cfg_file']
-    candidates = [path] if osp.isabs(path) else [
-        path, osp.join(_REPO_ROOT, path)
-    ]
-    found = next((p for p in candidates if osp.isfile(p)), None)
-    if found is None:
-        raise FileNotFoundError(
-            f'{key}.cfg_file="{path}" not found (looked in {candidates}).')
-    cfg = Config.fromfile(found)
-    if 'model' not in cfg:
-        raise KeyError(f'{key}.cfg_file="{path}" defines no `model`.')
-    if model_cfg.get('cfg_options'):
-        cfg.merge_from_dict(
-            {f'model.{k}': v for k, v in model_cfg['cfg_options'].items()})
-    return cfg.model
 
 
 def check_teacher_ckpt(teacher_ckpt: Optional[str],

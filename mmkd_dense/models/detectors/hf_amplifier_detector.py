@@ -7,41 +7,26 @@ matching the predictions. The *high-frequency amplifier* is a head trained
 on the high-frequency part of the frozen teacher's FPN features,
 ``HF(F) = upsample(LH + HL + HH)`` (:func:`~mmkd_dense.models.utils.
 haar_wavelet.high_frequency`). :class:`HFAmplifierDetector` is the model of
-that training stage; :func:`load_amplifier_head` gives the trained head to
-the student-stage losses.
+that training stage; :func:`~mmkd_dense.models.utils.amplifier_head.
+load_amplifier_head` gives the trained head to the student-stage losses.
 """
-import copy
-import os.path as osp
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
-from mmengine.config import ConfigDict
 from mmengine.model import BaseModel
 from torch import Tensor, nn
 
 from mmkd_dense.registry import MODELS
-from ..algorithms.gt_aware_distill import resolve_detector_cfg
+from mmkd_dense.utils.detector_cfg import resolve_detector_cfg
+from ..utils.amplifier_head import with_scope
 from ..utils.haar_wavelet import high_frequency
 
-__all__ = [
-    'HFAmplifierDetector', 'load_amplifier_head', 'amplifier_detector_cfg',
-    'build_head_from_detector_cfg', 'high_frequency_hook'
-]
+__all__ = ['HFAmplifierDetector', 'high_frequency_hook']
 
 
 def high_frequency_hook(module: nn.Module, inputs: Any,
                         outputs: Sequence[Tensor]) -> Tuple[Tensor, ...]:
     """Forward hook that replaces each neck output ``F`` by ``HF(F)``."""
     return tuple(high_frequency(feat) for feat in outputs)
-
-
-def _with_scope(cfg: Dict, scope: str = 'mmdet') -> ConfigDict:
-    """A ``ConfigDict`` copy of ``cfg`` (mmdet reads nested fields as
-    attributes) with an explicit registry scope unless its type names
-    one."""
-    cfg = ConfigDict(copy.deepcopy(dict(cfg)))
-    if isinstance(cfg.get('type'), str) and '.' not in cfg['type']:
-        cfg.setdefault('_scope_', scope)
-    return cfg
 
 
 @MODELS.register_module()
@@ -77,7 +62,7 @@ class HFAmplifierDetector(BaseModel):
                  frozen_modules: Sequence[str] = ('backbone', 'neck'),
                  init_cfg: Optional[Dict] = None) -> None:
         if isinstance(detector, dict):
-            detector = MODELS.build(_with_scope(
+            detector = MODELS.build(with_scope(
                 resolve_detector_cfg(detector, 'model.detector')))
         if not hasattr(detector, 'neck') or detector.neck is None:
             raise ValueError(
@@ -156,151 +141,3 @@ class HFAmplifierDetector(BaseModel):
         super()._load_from_state_dict(state_dict, prefix, local_metadata,
                                       strict, missing_keys, unexpected_keys,
                                       error_msgs)
-
-
-def amplifier_detector_cfg(amplifier_cfg: Union[str, Dict],
-                           key: str) -> Dict:
-    """The detector model dict behind an amplifier config.
-
-    Args:
-        amplifier_cfg (str | dict): path of the amplifier-stage config
-            (whose ``model`` is an ``HFAmplifierDetector``) or of a detector
-            config, or such a model dict.
-        key (str): config key named in error messages.
-
-    Returns:
-        dict: the wrapped detector's model dict.
-    """
-    if isinstance(amplifier_cfg, str):
-        model = resolve_detector_cfg(dict(cfg_file=amplifier_cfg), key)
-    elif isinstance(amplifier_cfg, dict):
-        model = resolve_detector_cfg(amplifier_cfg, key)
-    else:
-        raise TypeError(f'{key} must be a config path or a model dict, got '
-                        f'{type(amplifier_cfg).__name__}.')
-    model = copy.deepcopy(dict(model))
-    if str(model.get('type', '')).split('.')[-1] == 'HFAmplifierDetector':
-        model = resolve_detector_cfg(model['detector'], f'{key}.detector')
-        model = copy.deepcopy(dict(model))
-    return model
-
-
-def build_head_from_detector_cfg(detector_cfg: Dict, head_key: str,
-                                 key: str) -> nn.Module:
-    """Build one head of a detector config the way the detector would
-    (with its ``train_cfg`` / ``test_cfg`` part).
-
-    Args:
-        detector_cfg (dict): detector model dict.
-        head_key (str): ``'bbox_head'`` (single-stage) or ``'roi_head'``.
-        key (str): config key named in error messages.
-
-    Returns:
-        nn.Module: the head.
-    """
-    if detector_cfg.get(head_key) is None:
-        heads = [k for k in detector_cfg if k.endswith('head')]
-        raise KeyError(f'{key}: the amplifier detector has no "{head_key}" '
-                       f'(has {heads}).')
-    head = copy.deepcopy(dict(detector_cfg[head_key]))
-    train_cfg = detector_cfg.get('train_cfg')
-    test_cfg = detector_cfg.get('test_cfg')
-    if head_key == 'roi_head':
-        head.update(
-            train_cfg=train_cfg.get('rcnn') if train_cfg else None,
-            test_cfg=test_cfg.get('rcnn') if test_cfg else None)
-    else:
-        head.update(train_cfg=train_cfg, test_cfg=test_cfg)
-    return MODELS.build(
-        _with_scope(head, detector_cfg.get('_scope_', 'mmdet')))
-
-
-def _head_state_dict(state_dict: Dict[str, Tensor],
-                     head_key: str) -> Dict[str, Tensor]:
-    """Keys of ``head_key`` from a detector / amplifier / distill ckpt."""
-    prefixes = (f'detector.{head_key}.', f'{head_key}.')
-    out = {}
-    for name, value in state_dict.items():
-        for prefix in prefixes:
-            if name.startswith(prefix):
-                out[name[len(prefix):]] = value
-                break
-    return out
-
-
-def _quiet_init_weights(module: nn.Module) -> None:
-    """``module.init_weights()`` without mmengine's per-parameter log."""
-    import logging
-
-    from mmengine.logging import MMLogger
-    logger = MMLogger.get_current_instance()
-    level = logger.level
-    logger.setLevel(logging.WARNING)
-    try:
-        module.init_weights()
-    finally:
-        logger.setLevel(level)
-
-
-def load_amplifier_head(amplifier_cfg: Union[str, Dict],
-                        amplifier_ckpt: Optional[str],
-                        head_key: str,
-                        key: str = 'amplifier') -> nn.Module:
-    """Build the head of a (trained) HF amplifier, frozen.
-
-    Args:
-        amplifier_cfg (str | dict): amplifier-stage config path (or model
-            dict); see :func:`amplifier_detector_cfg`.
-        amplifier_ckpt (str, optional): checkpoint of the amplifier stage
-            (``HFAmplifierDetector`` or plain detector keys). None keeps the
-            random initialisation (tests only).
-        head_key (str): ``'bbox_head'`` or ``'roi_head'``.
-        key (str): config key prefix for error messages.
-
-    Returns:
-        nn.Module: the head, ``requires_grad=False``, in eval mode.
-    """
-    if amplifier_ckpt is not None and not osp.isfile(amplifier_ckpt):
-        stage2 = amplifier_cfg if isinstance(amplifier_cfg, str) else \
-            '<amplifier config>'
-        raise FileNotFoundError(
-            f'{key}.amplifier_ckpt="{amplifier_ckpt}" does not exist. Train '
-            'the high-frequency amplifier first (stage 2, see '
-            f'configs/ds2d2/README.md: python tools/train.py {stage2}) or '
-            'point amplifier_ckpt at its checkpoint.')
-    detector_cfg = amplifier_detector_cfg(amplifier_cfg,
-                                          f'{key}.amplifier_cfg')
-    head = build_head_from_detector_cfg(detector_cfg, head_key,
-                                        f'{key}.amplifier_cfg')
-    if amplifier_ckpt is not None:
-        from mmkd_dense.utils import strict_loading
-        ckpt_key = f'{key}.amplifier_ckpt'
-        state = strict_loading.read_state_dict(amplifier_ckpt, ckpt_key,
-                                               mmap=True)
-        fix = (f'Point {ckpt_key} at the checkpoint of the amplifier stage '
-               f'trained with {key}.amplifier_cfg (python tools/train.py '
-               '<amplifier config>: work_dirs/<amplifier config>/'
-               'epoch_N.pth).')
-        head_state = _head_state_dict(state, head_key)
-        if not head_state:
-            tops = sorted({k.split('.')[0] for k in state})
-            raise strict_loading.CheckpointMismatchError(
-                f'{ckpt_key}="{amplifier_ckpt}" has no "{head_key}.*" (or '
-                f'"detector.{head_key}.*") weights; top-level keys: {tops}. '
-                + fix)
-        strict_loading.load_state_dict_strict(
-            head, amplifier_ckpt, ckpt_key,
-            f'the {head_key} of {key}.amplifier_cfg', state=head_state,
-            hint_fn=lambda *_: fix)
-        head._is_init = True  # keep Runner.init_weights() off it
-    else:
-        from mmkd_dense.utils.strict_loading import log
-        log(f'{key}.amplifier_ckpt is None: the amplifier {head_key} keeps '
-            'its initialisation (expected in tests, or when a full '
-            'distillation checkpoint restores it: tools/test.py, --resume).',
-            level='WARNING')
-        if hasattr(head, 'init_weights'):
-            _quiet_init_weights(head)  # the head's own init
-    head.requires_grad_(False)
-    head.eval()
-    return head

@@ -59,13 +59,16 @@ def _suggest(name: str, choices) -> str:
 @MODELS.register_module()
 class GTAwareDistiller(ConfigurableDistiller):
     """``ConfigurableDistiller`` whose losses can read GT boxes, labels,
-    image metas, the input shape and the student/teacher models.
+    image metas and the input shape of the batch.
 
     A loss opts in by declaring a ``batch_context`` argument in its
-    ``forward``; it then receives a
-    :class:`~mmkd_dense.structures.DistillBatchContext` in addition to the
-    tensors mapped by ``loss_forward_mappings``. Losses without that argument
-    (all of mmrazor's) work unchanged.
+    ``forward``; it then receives the
+    :class:`~mmkd_dense.structures.DistillBatchContext` given to
+    :meth:`compute_distill_losses`, in addition to the tensors mapped by
+    ``loss_forward_mappings``. Losses without that argument (all of
+    mmrazor's) work unchanged. A loss that needs a network part (a head, an
+    assigner) gets it once at build time through its own
+    ``prepare_from_student`` / ``prepare_from_teacher``.
 
     Compared with mmrazor's distiller, config mistakes raise
     :class:`DistillConfigError` naming the offending key (unknown recorder,
@@ -84,7 +87,6 @@ class GTAwareDistiller(ConfigurableDistiller):
     """
 
     def __init__(self, **kwargs) -> None:
-        self._batch_context: Optional[DistillBatchContext] = None
         #: translate loss failures into config hints (preflight only)
         self.explain_errors = False
         for side in ('student_recorders', 'teacher_recorders'):
@@ -95,27 +97,21 @@ class GTAwareDistiller(ConfigurableDistiller):
             if BATCH_CONTEXT_ARG in inspect.signature(loss.forward).parameters
         }
 
-    # ------------------------------------------------------------------ #
-    # batch context
-    # ------------------------------------------------------------------ #
-    def set_batch_context(self,
-                          context: Optional[DistillBatchContext]) -> None:
-        """Set (or clear with None) the context of the current batch."""
-        self._batch_context = context
-
-    @property
-    def batch_context(self) -> Optional[DistillBatchContext]:
-        """The context of the batch being distilled, if any."""
-        return self._batch_context
-
     #: connector outputs of the running ``compute_distill_losses`` call
     #: (None outside it), see :func:`_connector_outputs_once`
     _connector_outputs: Optional[Dict] = None
 
     @_connector_outputs_once
-    def compute_distill_losses(self) -> Dict:
+    def compute_distill_losses(
+            self,
+            batch_context: Optional[DistillBatchContext] = None) -> Dict:
         """Compute each configured loss, adding ``batch_context`` where the
         loss asks for it.
+
+        Args:
+            batch_context (DistillBatchContext, optional): the batch's GT and
+                metas (``GTAwareDistill.loss`` builds it); needed when a
+                configured loss has a ``batch_context`` argument.
 
         An exception of a loss propagates unchanged (with a note naming the
         loss) unless :attr:`explain_errors` is set (preflight dry run).
@@ -127,13 +123,14 @@ class GTAwareDistiller(ConfigurableDistiller):
                 for key, record in forward_mappings.items()
             }
             if loss_name in self._context_losses:
-                if self._batch_context is None:
+                if batch_context is None:
                     raise RuntimeError(
                         f'{_CFG}.distill_losses.{loss_name} needs the batch '
-                        'GT (it has a `batch_context` argument) but no batch '
-                        'context was set. Use model.type='
-                        "'mmkd_dense.GTAwareDistill' as the algorithm.")
-                kwargs[BATCH_CONTEXT_ARG] = self._batch_context
+                        'GT (it has a `batch_context` argument) but '
+                        'compute_distill_losses() was called without one. '
+                        "Use model.type='mmkd_dense.GTAwareDistill' as the "
+                        'algorithm.')
+                kwargs[BATCH_CONTEXT_ARG] = batch_context
             loss = self.distill_losses[loss_name]
             try:
                 losses[loss_name] = loss(**kwargs)

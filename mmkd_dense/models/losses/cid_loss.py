@@ -6,45 +6,23 @@ the abstract is public; this follows the proposed design of
 ``docs/methods.md`` section 3 (and LD / CrossKD of section 4 for the
 per-prior terms).
 """
-from typing import List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
-from mmdet.structures.bbox import bbox_overlaps
 from torch import Tensor, nn
 
 from mmkd_dense.registry import MODELS
 from mmkd_dense.structures import DistillBatchContext
 from ..utils.cid_weights import cid_weights
+from ..utils.dense_head_kd import (aligned_giou_loss, find_module,
+                                   get_box_tensor, prior_grid)
 from ..utils.precision import autocast_disabled, to_float32
+from .kd_quality_focal_loss import kd_quality_focal_loss
 
-__all__ = ['CIDLoss', 'kd_quality_focal_loss', 'distribution_kl',
-           'giou_loss', 'prior_grid_of']
+__all__ = ['CIDLoss', 'distribution_kl', 'BOX_KD_MODES']
 
 BOX_KD_MODES = ('kl', 'giou', 'none')
-
-
-def kd_quality_focal_loss(pred: Tensor, target: Tensor, beta: float = 1.0,
-                          dim: int = 1) -> Tensor:
-    """Quality-focal KD on sigmoid scores (CrossKD's ``KDQualityFocalLoss``).
-
-    ``sum_k BCE(p_k, q_k) * |p_k - q_k|^beta`` with ``p = sigmoid(s)``,
-    ``q = sigmoid(t)``.
-
-    Args:
-        pred (Tensor): student logits, classes along ``dim``.
-        target (Tensor): teacher logits, same shape (not differentiated).
-        beta (float): focusing exponent. Defaults to 1.0.
-        dim (int): class dimension summed over.
-
-    Returns:
-        Tensor: ``pred`` shape without ``dim``; exactly 0 where
-        ``pred == target``.
-    """
-    soft = target.detach().sigmoid()
-    focal = (pred.sigmoid() - soft).abs().pow(beta)
-    bce = F.binary_cross_entropy_with_logits(pred, soft, reduction='none')
-    return (bce * focal).sum(dim)
 
 
 def distribution_kl(pred: Tensor, target: Tensor, temperature: float,
@@ -63,53 +41,6 @@ def distribution_kl(pred: Tensor, target: Tensor, temperature: float,
     log_p = F.log_softmax(pred / temperature, dim=dim)
     log_q = F.log_softmax(target.detach() / temperature, dim=dim)
     return (log_q.exp() * (log_q - log_p)).sum(dim) * temperature**2
-
-
-def giou_loss(pred: Tensor, target: Tensor) -> Tensor:
-    """``1 - GIoU(pred, target)`` of aligned boxes, 0 for identical boxes.
-
-    Identical boxes give exactly 0 even when degenerate (e.g. the zero-size
-    boxes of an FCOS head whose clamped distances are all 0), where the
-    eps-regularised GIoU would give about 1.
-
-    Args:
-        pred (Tensor): ``(P, 4)`` student boxes.
-        target (Tensor): ``(P, 4)`` teacher boxes (not differentiated).
-
-    Returns:
-        Tensor: ``(P,)`` in ``[0, 2]``.
-    """
-    target = target.detach()
-    giou = bbox_overlaps(pred, target, mode='giou', is_aligned=True,
-                         eps=1e-6)
-    same = (pred == target).all(dim=1)
-    return torch.where(same, torch.zeros_like(giou), 1 - giou)
-
-
-def prior_grid_of(head: nn.Module, level: int
-                  ) -> Tuple[Tuple[float, float], float]:
-    """Stride and prior-centre offset of a dense head's level.
-
-    Args:
-        head (nn.Module): an mmdet dense head with ``prior_generator``.
-        level (int): level index.
-
-    Returns:
-        tuple: ``((s_h, s_w), offset)`` with prior ``(i, j)`` centred at
-        ``((j + offset) * s_w, (i + offset) * s_h)``.
-    """
-    gen = getattr(head, 'prior_generator', None)
-    if gen is None:
-        raise AttributeError(
-            f'{type(head).__name__} has no prior_generator; CIDLoss needs a '
-            'dense head (RetinaHead, FCOSHead, GFLHead, ATSSHead, ...).')
-    stride_w, stride_h = (float(v) for v in gen.strides[level])
-    if hasattr(gen, 'base_anchors'):  # AnchorGenerator family
-        centre_x = float(gen.base_anchors[level][0, 0::2].mean())
-        offset = centre_x / stride_w
-    else:  # MlvlPointGenerator
-        offset = float(getattr(gen, 'offset', 0.5))
-    return (stride_h, stride_w), offset
 
 
 @MODELS.register_module()
@@ -141,7 +72,14 @@ class CIDLoss(nn.Module):
     outputs (after GFL/FCOS ``Scale``), which hooks on the output convs would
     miss. Teacher and student heads must produce outputs of equal shape
     (same classes, anchors, ``reg_max``), e.g. a ``LightML*Head`` student of
-    the teacher's head type.
+    the teacher's head type. Both heads are wired once when the distiller is
+    built (:meth:`prepare_from_student`, :meth:`prepare_from_teacher`).
+
+    KDQFL is the registered loss's function
+    (:func:`~mmkd_dense.models.losses.kd_quality_focal_loss.
+    kd_quality_focal_loss`, per prior, summed over the classes); the GIoU is
+    mmdet's through :func:`~mmkd_dense.models.utils.dense_head_kd.
+    aligned_giou_loss` (identical boxes cost 0, also degenerate ones).
 
     Args:
         box_kd (str): ``'kl'``, ``'giou'`` or ``'none'``.
@@ -153,8 +91,10 @@ class CIDLoss(nn.Module):
         expand (float): CID box enlargement. Defaults to 1.5.
         min_half (float): minimum half-size of an enlarged box, in strides.
             Defaults to 1.0.
-        head (str): attribute of both detectors holding the dense head.
-            Defaults to ``'bbox_head'``.
+        student_head (str): the student's dense head. Defaults to
+            ``'bbox_head'``.
+        teacher_head (str): the teacher's dense head (run on the teacher's
+            neck features). Defaults to ``'bbox_head'``.
         loss_weight (float): global weight. Defaults to 1.0.
 
     Mixed precision: the teacher head runs under the caller's autocast;
@@ -170,7 +110,8 @@ class CIDLoss(nn.Module):
                  qfl_beta: float = 1.0,
                  expand: float = 1.5,
                  min_half: float = 1.0,
-                 head: str = 'bbox_head',
+                 student_head: str = 'bbox_head',
+                 teacher_head: str = 'bbox_head',
                  loss_weight: float = 1.0) -> None:
         super().__init__()
         if box_kd not in BOX_KD_MODES:
@@ -184,20 +125,49 @@ class CIDLoss(nn.Module):
         self.qfl_beta = qfl_beta
         self.expand = expand
         self.min_half = min_half
-        self.head = head
+        self.student_head = student_head
+        self.teacher_head = teacher_head
         self.loss_weight = loss_weight
+        # handles wired by prepare_from_*; a plain dict, so the detectors'
+        # heads are not registered here (no duplicated parameters)
+        self._handles: Dict[str, nn.Module] = {}
+
+    # ------------------------------------------------------------------ #
+    # wiring (called once by the distiller)
+    # ------------------------------------------------------------------ #
+    def prepare_from_student(self, student: nn.Module) -> None:
+        """Keep a handle on the student's dense head."""
+        head = find_module(student, self.student_head, 'CIDLoss.student_head')
+        if getattr(head, 'prior_generator', None) is None:
+            raise TypeError(
+                f'CIDLoss.student_head="{self.student_head}" is a '
+                f'{type(head).__name__} without prior_generator; CIDLoss '
+                'needs a dense head (RetinaHead, FCOSHead, GFLHead, ...); '
+                'use CIDRoILoss for a two-stage RoI head.')
+        self._handles['student_head'] = head
+
+    def prepare_from_teacher(self, teacher: nn.Module) -> None:
+        """Keep a handle on the teacher's dense head (run without gradient
+        on the teacher's recorded neck features)."""
+        self._handles['teacher_head'] = find_module(
+            teacher, self.teacher_head, 'CIDLoss.teacher_head')
+
+    def _handle(self, name: str) -> nn.Module:
+        head = self._handles.get(name)
+        if head is None:
+            raise RuntimeError(
+                f'CIDLoss.{name} is not wired: build the loss through '
+                'mmkd_dense.GTAwareDistiller (it calls prepare_from_student / '
+                'prepare_from_teacher once when the distiller is built), or '
+                'call them yourself.')
+        return head
 
     # ------------------------------------------------------------------ #
     def _teacher_outputs(self, teacher_feats: Sequence[Tensor],
-                         context: DistillBatchContext,
                          student_head: nn.Module) -> Tuple[List[Tensor], ...]:
         """Teacher head forward (no grad) on the teacher's neck features,
         in the student head's train/eval mode (FCOS scales boxes at test)."""
-        teacher = context.teacher
-        if teacher is None or not hasattr(teacher, self.head):
-            raise AttributeError(
-                f'CIDLoss.head="{self.head}": the teacher has no such head.')
-        head_t = getattr(teacher, self.head)
+        head_t = self._handle('teacher_head')
         was_training = head_t.training
         head_t.training = student_head.training
         try:
@@ -217,19 +187,13 @@ class CIDLoss(nn.Module):
                 ``(cls_scores, bbox_preds[, ...])``, each a list over levels
                 of ``(N, A*K, H, W)`` / ``(N, A*D, H, W)`` tensors.
             teacher_feats (tuple[Tensor]): the teacher's neck outputs.
-            batch_context (DistillBatchContext): GT boxes, input shape and
-                the two detectors.
+            batch_context (DistillBatchContext): GT boxes and input shape.
 
         Returns:
             Tensor: scalar loss (0 for a batch without GT).
         """
-        student = batch_context.student
-        if student is None or not hasattr(student, self.head):
-            raise AttributeError(
-                f'CIDLoss.head="{self.head}": the student has no such head.')
-        head_s = getattr(student, self.head)
-        teacher_outs = self._teacher_outputs(teacher_feats, batch_context,
-                                             head_s)
+        head_s = self._handle('student_head')
+        teacher_outs = self._teacher_outputs(teacher_feats, head_s)
         with autocast_disabled():
             return self._loss(
                 to_float32((student_outs[0], student_outs[1])),
@@ -259,20 +223,32 @@ class CIDLoss(nn.Module):
                     f'{tuple(bt.shape)}; teacher and student heads must have '
                     'the same num_classes, anchors and reg_max.')
             n, _, height, width = cs.shape
-            stride, offset = prior_grid_of(head_s, level)
+            stride, offset = prior_grid(head_s, level)
             weight = cid_weights(batch_context, (height, width), cs.device,
                                  stride=stride, offset=offset,
                                  expand=self.expand, min_half=self.min_half)
             z = z + weight.sum()
-            cost = self.cls_weight * kd_quality_focal_loss(
-                cs.reshape(n, num_priors, -1, height, width).float(),
-                ct.reshape(n, num_priors, -1, height, width).float(),
-                self.qfl_beta, dim=2).mean(1)  # (N, H, W)
+            cost = self.cls_weight * self._cls_term(
+                cs.float(), ct.float(), num_priors)  # (N, H, W)
             if self.box_kd != 'none' and self.box_weight > 0:
                 cost = cost + self.box_weight * self._box_term(
                     bs.float(), bt.float(), head_s, level, num_priors)
             total = total + (weight * cost).sum()
         return self.loss_weight * total / z.clamp(min=1.0)
+
+    def _cls_term(self, cls_s: Tensor, cls_t: Tensor,
+                  num_priors: int) -> Tensor:
+        """Per-location KDQFL ``(N, H, W)``: summed over the K classes,
+        mean over the A anchors of a location."""
+        n, channels, height, width = cls_s.shape
+        classes = channels // num_priors
+
+        def rows(x: Tensor) -> Tensor:  # (N*H*W*A, K)
+            return x.permute(0, 2, 3, 1).reshape(-1, classes)
+
+        qfl = kd_quality_focal_loss(rows(cls_s), rows(cls_t),
+                                    beta=self.qfl_beta, reduction='none')
+        return qfl.sum(1).reshape(n, height, width, num_priors).mean(-1)
 
     def _box_term(self, box_s: Tensor, box_t: Tensor, head: nn.Module,
                   level: int, num_priors: int) -> Tensor:
@@ -297,15 +273,14 @@ class CIDLoss(nn.Module):
             anchors = gen.single_level_grid_priors(
                 (height, width), level, device=box_s.device)
             anchors = anchors.repeat(n, 1)
-            boxes_s = _box_tensor(head.bbox_coder.decode(anchors, deltas_s))
-            boxes_t = _box_tensor(head.bbox_coder.decode(anchors, deltas_t))
+            boxes_s = get_box_tensor(head.bbox_coder.decode(anchors,
+                                                            deltas_s))
+            boxes_t = get_box_tensor(head.bbox_coder.decode(anchors,
+                                                            deltas_t))
         else:  # (l, t, r, b) distances from a shared point: GIoU is
             # translation and scale invariant, so decode about the origin.
             boxes_s = torch.cat([-deltas_s[:, :2], deltas_s[:, 2:]], 1)
             boxes_t = torch.cat([-deltas_t[:, :2], deltas_t[:, 2:]], 1)
-        return giou_loss(boxes_s, boxes_t).reshape(
+        return aligned_giou_loss(boxes_s, boxes_t.detach()).reshape(
             n, height, width, num_priors).mean(-1)
 
-
-def _box_tensor(boxes) -> Tensor:
-    return boxes.tensor if hasattr(boxes, 'tensor') else boxes

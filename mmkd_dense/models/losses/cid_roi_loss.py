@@ -5,7 +5,7 @@ CID + Light-ML, arXiv 2411.02861: CID picks valuable regions "through the
 centerness of proposals". For Faster R-CNN (proposed design, see
 ``configs/cid_lightml/README.md``) the priors are the student's sampled RoIs.
 """
-from typing import Sequence
+from typing import Dict, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -13,8 +13,10 @@ from torch import Tensor, nn
 from mmkd_dense.registry import MODELS
 from mmkd_dense.structures import DistillBatchContext
 from ..utils.cid_weights import cid_point_weights
+from ..utils.dense_head_kd import (aligned_giou_loss, find_module,
+                                   get_box_tensor)
 from ..utils.precision import autocast_disabled, to_float32
-from .cid_loss import distribution_kl, giou_loss
+from .cid_loss import distribution_kl
 
 __all__ = ['CIDRoILoss']
 
@@ -37,7 +39,9 @@ class CIDRoILoss(nn.Module):
     ``min_half`` strides of the finest RoI level (the RoI counterpart of
     the dense-head rule). Boxes are decoded from the RoI with the student's
     ``bbox_coder`` for the teacher's most likely foreground class (both
-    student and teacher deltas of that class).
+    student and teacher deltas of that class). Both RoI heads are wired once
+    when the distiller is built (:meth:`prepare_from_student`,
+    :meth:`prepare_from_teacher`).
 
     Args:
         cls_weight (float): lc. Defaults to 1.0.
@@ -46,6 +50,10 @@ class CIDRoILoss(nn.Module):
         expand (float): GT enlargement. Defaults to 1.5.
         min_half (float): minimum enlarged half-size in strides of the
             finest RoI level. Defaults to 1.0.
+        student_roi_head (str): the student's RoI head. Defaults to
+            ``'roi_head'``.
+        teacher_roi_head (str): the teacher's RoI head (run without
+            gradient on the student's RoIs). Defaults to ``'roi_head'``.
         loss_weight (float): global weight. Defaults to 1.0.
 
     Mixed precision: the teacher RoI head runs under the caller's
@@ -59,6 +67,8 @@ class CIDRoILoss(nn.Module):
                  temperature: float = 1.0,
                  expand: float = 1.5,
                  min_half: float = 1.0,
+                 student_roi_head: str = 'roi_head',
+                 teacher_roi_head: str = 'roi_head',
                  loss_weight: float = 1.0) -> None:
         super().__init__()
         self.cls_weight = cls_weight
@@ -67,6 +77,45 @@ class CIDRoILoss(nn.Module):
         self.expand = expand
         self.min_half = min_half
         self.loss_weight = loss_weight
+        self.student_roi_head = student_roi_head
+        self.teacher_roi_head = teacher_roi_head
+        # handles wired by prepare_from_*; a plain dict, so the detectors'
+        # heads are not registered here (no duplicated parameters)
+        self._handles: Dict[str, nn.Module] = {}
+
+    # ------------------------------------------------------------------ #
+    # wiring (called once by the distiller)
+    # ------------------------------------------------------------------ #
+    def prepare_from_student(self, student: nn.Module) -> None:
+        """Keep a handle on the student's RoI head (box coder, RoI
+        strides)."""
+        self._handles['student_roi_head'] = self._find(
+            student, self.student_roi_head, 'student_roi_head')
+
+    def prepare_from_teacher(self, teacher: nn.Module) -> None:
+        """Keep a handle on the teacher's RoI head."""
+        self._handles['teacher_roi_head'] = self._find(
+            teacher, self.teacher_roi_head, 'teacher_roi_head')
+
+    @staticmethod
+    def _find(model: nn.Module, path: str, key: str) -> nn.Module:
+        try:
+            return find_module(model, path, f'CIDRoILoss.{key}')
+        except AttributeError as err:
+            raise AttributeError(
+                f'{err} CIDRoILoss needs two-stage detectors with a RoI head '
+                '(teacher and student); use CIDLoss for dense heads.'
+            ) from None
+
+    def _handle(self, name: str) -> nn.Module:
+        head = self._handles.get(name)
+        if head is None:
+            raise RuntimeError(
+                f'CIDRoILoss.{name} is not wired: build the loss through '
+                'mmkd_dense.GTAwareDistiller (it calls prepare_from_student / '
+                'prepare_from_teacher once when the distiller is built), or '
+                'call them yourself.')
+        return head
 
     def forward(self, student_cls: Tensor, student_reg: Tensor, rois: Tensor,
                 teacher_feats: Sequence[Tensor],
@@ -79,17 +128,13 @@ class CIDRoILoss(nn.Module):
             rois (Tensor): ``(R, 5)`` ``(image, x1, y1, x2, y2)`` sampled RoIs
                 (input 1 of the student's ``roi_head.bbox_roi_extractor``).
             teacher_feats (tuple[Tensor]): teacher neck outputs.
-            batch_context (DistillBatchContext): GT boxes and both detectors.
+            batch_context (DistillBatchContext): GT boxes of the batch.
 
         Returns:
             Tensor: scalar loss (0 for a batch without GT).
         """
-        teacher, student = batch_context.teacher, batch_context.student
-        roi_head_t = getattr(teacher, 'roi_head', None)
-        roi_head_s = getattr(student, 'roi_head', None)
-        if roi_head_t is None or roi_head_s is None:
-            raise AttributeError('CIDRoILoss needs two-stage detectors with '
-                                 'a `roi_head` (teacher and student).')
+        roi_head_t = self._handle('teacher_roi_head')
+        roi_head_s = self._handle('student_roi_head')
         rois = rois.detach()
         with torch.no_grad():
             extractor = roi_head_t.bbox_roi_extractor
@@ -145,10 +190,7 @@ class CIDRoILoss(nn.Module):
             reg_s = reg_s.view(num_rois, num_classes, 4)[index, label]
             reg_t = reg_t.view(num_rois, num_classes, 4)[index, label]
         coder = bbox_head.bbox_coder
-        boxes_s = _box_tensor(coder.decode(rois[:, 1:], reg_s))
-        boxes_t = _box_tensor(coder.decode(rois[:, 1:], reg_t))
-        return giou_loss(boxes_s, boxes_t)
+        boxes_s = get_box_tensor(coder.decode(rois[:, 1:], reg_s))
+        boxes_t = get_box_tensor(coder.decode(rois[:, 1:], reg_t))
+        return aligned_giou_loss(boxes_s, boxes_t.detach())
 
-
-def _box_tensor(boxes) -> Tensor:
-    return boxes.tensor if hasattr(boxes, 'tensor') else boxes

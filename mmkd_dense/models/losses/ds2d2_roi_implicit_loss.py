@@ -5,7 +5,7 @@ Paper: Gao, Zhao, Yuan, Li, "Dual-Stream Spectral Decoupling Distillation for
 Remote Sensing Object Detection", IEEE TGRS 63 (2025), arXiv 2512.04413;
 reference code PolarAid/DS2D2 (``ds2d2_faster_rcnn.py``).
 """
-from typing import Dict, List, Optional, Sequence, Union
+from typing import Any, Dict, List, Optional, Sequence, Union
 
 import torch
 import torch.nn.functional as F
@@ -13,7 +13,8 @@ from torch import Tensor, nn
 
 from mmkd_dense.registry import MODELS
 from mmkd_dense.structures import DistillBatchContext
-from ..detectors.hf_amplifier_detector import load_amplifier_head
+from ..utils.amplifier_head import load_amplifier_head
+from ..utils.dense_head_kd import find_module
 from ..utils.haar_wavelet import high_frequency
 from ..utils.iteration_interval import IterationInterval
 from ..utils.precision import autocast_disabled, to_float32
@@ -24,27 +25,28 @@ _EPS = torch.finfo(torch.float32).eps  # mmdet weight_reduce_loss eps
 _AMPLIFIERS = ('teacher', 'high_frequency')
 
 
-def _student_proposals(student: nn.Module, feats: Sequence[Tensor],
-                       metas: List[Dict]) -> List:
+def _student_proposals(rpn_head: nn.Module, proposal_cfg: Any,
+                       feats: Sequence[Tensor], metas: List[Dict]) -> List:
     """Recompute the student's training proposals (fallback when no
     ``rpn_results`` recorder is configured)."""
-    proposal_cfg = student.train_cfg.get('rpn_proposal', student.test_cfg.rpn)
     with torch.no_grad():
-        outs = student.rpn_head(tuple(f.detach() for f in feats))
-        return student.rpn_head.predict_by_feat(
+        outs = rpn_head(tuple(f.detach() for f in feats))
+        return rpn_head.predict_by_feat(
             *outs, batch_img_metas=metas, cfg=proposal_cfg, rescale=False)
 
 
-def sample_student_rois(student: nn.Module, rpn_results: Sequence,
-                        batch_context: DistillBatchContext) -> tuple:
+def sample_student_rois(roi_head: nn.Module, rpn_results: Sequence,
+                        data_samples: Sequence) -> tuple:
     """Assign and sample the student's proposals with the student RoI
     head's own assigner / sampler (as its training does).
 
     Args:
-        student (nn.Module): the two-stage student detector.
+        roi_head (nn.Module): the student's ``roi_head`` (its
+            ``bbox_assigner`` and ``bbox_sampler``).
         rpn_results (Sequence[InstanceData]): per-image proposals
             (``priors`` or ``bboxes``).
-        batch_context (DistillBatchContext): GT of the batch.
+        data_samples (Sequence[DetDataSample]): the batch's samples
+            (``batch_context.data_samples``).
 
     Returns:
         tuple: ``rois`` ``(R, 5)`` (batch index, xyxy) and ``avg_factor``
@@ -53,8 +55,7 @@ def sample_student_rois(student: nn.Module, rpn_results: Sequence,
     from mmdet.models.utils import unpack_gt_instances
     from mmdet.structures.bbox import bbox2roi
     from mmengine.structures import InstanceData
-    roi_head = student.roi_head
-    gts, gts_ignore, _ = unpack_gt_instances(batch_context.data_samples)
+    gts, gts_ignore, _ = unpack_gt_instances(list(data_samples))
     results = []
     with torch.no_grad():
         for i, proposals in enumerate(rpn_results):
@@ -94,6 +95,12 @@ class DS2D2RoIImplicitLoss(nn.Module):
 
     Returns ``loss_weight * (L_cls + L_reg)``.
 
+    Network parts are wired once when the distiller is built
+    (:meth:`prepare_from_student`: the student's RoI head, and its RPN head
+    and ``rpn_proposal`` config for the proposal fallback;
+    :meth:`prepare_from_teacher`: the teacher's RoI head, the amplifier of
+    ``amplifier='teacher'``).
+
     **Reference quirk.** The reference passes ``avg_factor`` positionally as
     the KL loss's ``weight``, so ``L_cls`` is *multiplied* by the number of
     sampled RoIs of the batch (about 512 x images per GPU), not divided.
@@ -121,6 +128,13 @@ class DS2D2RoIImplicitLoss(nn.Module):
             iteration, as the reference. A speed option, not in the paper.
         interval_offset (int): first iteration (``< interval``) on which
             the loss is computed. Defaults to 0.
+        student_roi_head (str): the student's RoI head. Defaults to
+            ``'roi_head'``.
+        student_rpn_head (str): the student's RPN head (recomputes the
+            proposals when no ``rpn_results`` are mapped). Defaults to
+            ``'rpn_head'``.
+        teacher_roi_head (str): the teacher's RoI head. Defaults to
+            ``'roi_head'``.
 
     Mixed precision: the amplifier's RoI head runs under the caller's
     autocast; its class logits and deltas are cast to float32 and the KL
@@ -137,8 +151,18 @@ class DS2D2RoIImplicitLoss(nn.Module):
                  loss_reg_weight: float = 1.0,
                  avg_factor_as_weight: bool = True,
                  interval: int = 1,
-                 interval_offset: int = 0) -> None:
+                 interval_offset: int = 0,
+                 student_roi_head: str = 'roi_head',
+                 student_rpn_head: str = 'rpn_head',
+                 teacher_roi_head: str = 'roi_head') -> None:
         super().__init__()
+        self.student_roi_head = student_roi_head
+        self.student_rpn_head = student_rpn_head
+        self.teacher_roi_head = teacher_roi_head
+        # handles wired by prepare_from_*; a plain dict, so the detectors'
+        # heads are not registered here (no duplicated parameters)
+        self._handles: Dict[str, nn.Module] = {}
+        self._rpn_proposal_cfg: Any = None
         self.schedule = IterationInterval(
             interval, key='DS2D2RoIImplicitLoss.interval',
             offset=interval_offset)
@@ -170,6 +194,50 @@ class DS2D2RoIImplicitLoss(nn.Module):
                 'amplifier_cfg / amplifier_ckpt or set '
                 'amplifier="high_frequency".')
 
+    # ------------------------------------------------------------------ #
+    # wiring (called once by the distiller)
+    # ------------------------------------------------------------------ #
+    def prepare_from_student(self, student: nn.Module) -> None:
+        """Keep handles on the student's RoI head (assigner, sampler, box
+        head) and, if it has one, its RPN head with the proposal config of
+        its training (``train_cfg.rpn_proposal``, else ``test_cfg.rpn``)."""
+        try:
+            roi_head = find_module(student, self.student_roi_head,
+                                   'DS2D2RoIImplicitLoss.student_roi_head')
+        except AttributeError as err:
+            raise TypeError(
+                f'{err} DS2D2RoIImplicitLoss needs a two-stage student '
+                '(roi_head); use DS2D2DenseImplicitLoss for dense '
+                'heads.') from None
+        self._handles['student_roi_head'] = roi_head
+        try:
+            rpn_head = student.get_submodule(self.student_rpn_head)
+        except AttributeError:
+            return  # rpn_results must then be mapped from a recorder
+        self._handles['student_rpn_head'] = rpn_head
+        train_cfg = getattr(student, 'train_cfg', None) or {}
+        test_cfg = getattr(student, 'test_cfg', None) or {}
+        self._rpn_proposal_cfg = train_cfg.get('rpn_proposal',
+                                               test_cfg.get('rpn'))
+
+    def prepare_from_teacher(self, teacher: nn.Module) -> None:
+        """Keep a handle on the teacher's RoI head, the full-frequency
+        amplifier (``amplifier='teacher'`` only)."""
+        if self.amplifier is None:
+            self._handles['teacher_roi_head'] = find_module(
+                teacher, self.teacher_roi_head,
+                'DS2D2RoIImplicitLoss.teacher_roi_head')
+
+    def _handle(self, name: str) -> nn.Module:
+        head = self._handles.get(name)
+        if head is None:
+            raise RuntimeError(
+                f'DS2D2RoIImplicitLoss.{name} is not wired: build the loss '
+                'through mmkd_dense.GTAwareDistiller (it calls '
+                'prepare_from_student / prepare_from_teacher once when the '
+                'distiller is built), or call them yourself.')
+        return head
+
     def train(self, mode: bool = True) -> 'DS2D2RoIImplicitLoss':
         """Keep the frozen amplifier in eval mode."""
         super().train(mode)
@@ -187,7 +255,7 @@ class DS2D2RoIImplicitLoss(nn.Module):
         Args:
             preds_S (Sequence[Tensor]): student FPN levels (P2-P6).
             preds_T (Sequence[Tensor]): teacher FPN levels.
-            batch_context (DistillBatchContext): GT and the detectors.
+            batch_context (DistillBatchContext): the batch's GT and metas.
             rpn_results (Sequence[InstanceData], optional): the student's
                 training proposals, recorded with a ``MethodInputs`` recorder
                 on ``StandardRoIHead.loss`` (``data_idx=1``); recomputed from
@@ -196,21 +264,26 @@ class DS2D2RoIImplicitLoss(nn.Module):
         Returns:
             Tensor: scalar loss.
         """
-        student = batch_context.student
-        if not hasattr(student, 'roi_head'):
-            raise TypeError('DS2D2RoIImplicitLoss needs a two-stage student '
-                            '(roi_head); use DS2D2DenseImplicitLoss for '
-                            'dense heads.')
+        roi_head_s = self._handle('student_roi_head')
         feats_s, feats_t = tuple(preds_S), tuple(preds_T)
         scale = self.schedule.step(self.training)
         if scale == 0:
             return feats_s[0].new_zeros(())
         if rpn_results is None:
+            if 'student_rpn_head' not in self._handles:
+                raise ValueError(
+                    'DS2D2RoIImplicitLoss: no rpn_results were mapped and '
+                    f'the student has no "{self.student_rpn_head}" '
+                    '(student_rpn_head) to recompute them; map rpn_results '
+                    'from a MethodInputs recorder on StandardRoIHead.loss '
+                    '(data_idx=1).')
             metas = [s.metainfo for s in batch_context.data_samples]
-            rpn_results = _student_proposals(student, feats_s, metas)
-        rois, avg_factor = sample_student_rois(student, rpn_results,
-                                               batch_context)
-        head = batch_context.teacher.roi_head if self.amplifier is None \
+            rpn_results = _student_proposals(
+                self._handles['student_rpn_head'], self._rpn_proposal_cfg,
+                feats_s, metas)
+        rois, avg_factor = sample_student_rois(roi_head_s, rpn_results,
+                                               batch_context.data_samples)
+        head = self._handle('teacher_roi_head') if self.amplifier is None \
             else self.amplifier
         num_inputs = head.bbox_roi_extractor.num_inputs
         feats_s, feats_t = feats_s[:num_inputs], feats_t[:num_inputs]
@@ -226,10 +299,10 @@ class DS2D2RoIImplicitLoss(nn.Module):
             return self._loss(
                 *to_float32((res_s['cls_score'], res_s['bbox_pred'],
                              res_t['cls_score'], res_t['bbox_pred'])),
-                student, avg_factor, scale)
+                roi_head_s.bbox_head, avg_factor, scale)
 
     def _loss(self, cls_s: Tensor, reg_s: Tensor, cls_t: Tensor,
-              reg_t: Tensor, student: nn.Module, avg_factor: float,
+              reg_t: Tensor, bbox_head: nn.Module, avg_factor: float,
               scale: float) -> Tensor:
         """``scale * loss_weight * (L_cls + L_reg)`` from the (float32)
         RoI outputs ``(R, K+1)`` / ``(R, 4K)`` of student and teacher."""
@@ -241,10 +314,10 @@ class DS2D2RoIImplicitLoss(nn.Module):
             kl = kl * avg_factor
         loss_cls = self.loss_cls_weight * kl.mean()
 
-        num_classes = student.roi_head.bbox_head.num_classes
+        num_classes = bbox_head.num_classes
         prob_t = F.softmax(cls_t, dim=1)[:, :num_classes]
         weight, cls_idx = prob_t.max(dim=1)  # (R,)
-        if not student.roi_head.bbox_head.reg_class_agnostic:
+        if not bbox_head.reg_class_agnostic:
             index = cls_idx[:, None, None].expand(-1, 1, 4)
             reg_s = reg_s.reshape(-1, num_classes, 4).gather(1,
                                                              index).squeeze(1)

@@ -1,4 +1,7 @@
 # Copyright (c) mmkd_dense contributors. All rights reserved.
+from .amplifier_head import (amplifier_detector_cfg,
+                             build_head_from_detector_cfg,
+                             load_amplifier_head)
 from .attention import channel_attention, spatial_attention
 from .cid_weights import (cid_fg_bg_masks, cid_point_weights, cid_weight_map,
                           cid_weights)
@@ -7,7 +10,7 @@ from .dense_head_kd import (HEAD_KINDS, DenseTargets, aligned_giou_loss,
                             cached_dense_head_targets, decode_boxes,
                             dense_head_targets, find_module,
                             flatten_level_outputs, get_box_tensor,
-                            gfl_integral, head_kind)
+                            gfl_integral, head_kind, prior_grid)
 from .disw import (disw_for_context, disw_levels_for_context, disw_map,
                    disw_map_loop, disw_maps)
 from .gt_masks import (AREA_MODES, background_mask, box_cell_coverage,
@@ -32,5 +35,7 @@ __all__ = [
     'aligned_giou_loss', 'cached_dense_head_targets', 'decode_boxes',
     'dense_head_targets', 'find_module', 'flatten_level_outputs',
     'get_box_tensor', 'gfl_integral', 'head_kind', 'BaseWeightMap',
-    'CIDWeightMap', 'DISWMap', 'FGDScaleMask', 'build_weight_map'
+    'CIDWeightMap', 'DISWMap', 'FGDScaleMask', 'build_weight_map',
+    'prior_grid', 'load_amplifier_head', 'amplifier_detector_cfg',
+    'build_head_from_detector_cfg'
 ]

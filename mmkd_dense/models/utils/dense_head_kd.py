@@ -15,6 +15,8 @@ stream, CID) needs from an mmdet dense head:
 - decoding: :func:`decode_boxes` (anchor deltas through the head's
   ``bbox_coder``, FCOS distances, GFL integral of the edge distributions,
   :func:`gfl_integral`) and mmdet's :func:`get_box_tensor`;
+- :func:`prior_grid` (stride and prior-centre offset of a level, for
+  per-location weights such as CID's);
 - :func:`aligned_giou_loss` (``1 - GIoU`` with identical boxes costing 0)
   and :func:`find_module` (a submodule by its dotted name, for the
   ``prepare_from_student`` / ``prepare_from_teacher`` hooks of a loss).
@@ -35,7 +37,7 @@ __all__ = [
     'HEAD_KINDS', 'head_kind', 'DenseTargets', 'dense_head_targets',
     'cached_dense_head_targets',
     'flatten_level_outputs', 'gfl_integral', 'decode_boxes',
-    'get_box_tensor', 'aligned_giou_loss', 'find_module'
+    'get_box_tensor', 'aligned_giou_loss', 'find_module', 'prior_grid'
 ]
 
 #: Kinds of dense heads the helpers understand.
@@ -305,6 +307,36 @@ def decode_boxes(head: nn.Module, reg: Tensor, targets: DenseTargets,
     if head.norm_on_bbox and head.training:  # FCOS: stride units
         reg = reg * strides[:, None]
     return distance2bbox(priors, reg)
+
+
+def prior_grid(head: nn.Module,
+               level: int) -> Tuple[Tuple[float, float], float]:
+    """Stride and prior-centre offset of one level of a dense head.
+
+    Args:
+        head (nn.Module): an mmdet dense head with a ``prior_generator``
+            (``AnchorGenerator`` family or ``MlvlPointGenerator``).
+        level (int): level index.
+
+    Returns:
+        tuple: ``((s_h, s_w), offset)``: prior ``(i, j)`` is centred at
+        ``((j + offset) * s_w, (i + offset) * s_h)`` in input pixels.
+
+    Raises:
+        AttributeError: the head has no ``prior_generator``.
+    """
+    gen = getattr(head, 'prior_generator', None)
+    if gen is None:
+        raise AttributeError(
+            f'{type(head).__name__} has no prior_generator; a dense head '
+            '(RetinaHead, FCOSHead, GFLHead, ATSSHead, ...) is needed.')
+    stride_w, stride_h = (float(v) for v in gen.strides[level])
+    if hasattr(gen, 'base_anchors'):  # AnchorGenerator family
+        centre_x = float(gen.base_anchors[level][0, 0::2].mean())
+        offset = centre_x / stride_w
+    else:  # MlvlPointGenerator
+        offset = float(getattr(gen, 'offset', 0.5))
+    return (stride_h, stride_w), offset
 
 
 def aligned_giou_loss(pred: Tensor, target: Tensor,

@@ -8,9 +8,9 @@ import unittest
 import torch
 
 import mmkd_dense  # noqa: F401
-from mmkd_dense.models.detectors import (HFAmplifierDetector,
-                                         amplifier_detector_cfg,
-                                         load_amplifier_head)
+from mmkd_dense.models.detectors import HFAmplifierDetector
+from mmkd_dense.models.utils.amplifier_head import (amplifier_detector_cfg,
+                                                    load_amplifier_head)
 from mmkd_dense.models.utils.haar_wavelet import high_frequency
 from ..test_losses._ds2d2_helpers import (batch, build,
                                           single_stage_detector_cfg,

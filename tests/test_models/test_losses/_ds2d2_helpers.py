@@ -190,9 +190,19 @@ def batch(seed=0, boxes_per_image=(3, 0), input_shape=INPUT):
     return inputs, samples
 
 
-def make_context(samples, student=None, teacher=None, input_shape=INPUT):
-    return DistillBatchContext(samples, input_shape, student=student,
-                               teacher=teacher)
+def make_context(samples, input_shape=INPUT):
+    """The batch's data only (GT, metas, input shape)."""
+    return DistillBatchContext(samples, input_shape)
+
+
+def wire(loss, student=None, teacher=None):
+    """Wire a loss's network handles as the distiller does at build time
+    (``prepare_from_student`` / ``prepare_from_teacher``); returns it."""
+    if student is not None and hasattr(loss, 'prepare_from_student'):
+        loss.prepare_from_student(student)
+    if teacher is not None and hasattr(loss, 'prepare_from_teacher'):
+        loss.prepare_from_teacher(teacher)
+    return loss
 
 
 def fpn_features(seed, num_images=2, sizes=((8, 10), (4, 5)),

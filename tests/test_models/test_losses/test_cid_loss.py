@@ -12,13 +12,16 @@ import mmkd_dense  # noqa: F401
 import mmkd_dense.models.heads  # noqa: F401
 from mmkd_dense.models.losses import (CIDLoss, CIDRoILoss,
                                       CIDWeightedFeatureLoss, FGDLoss)
-from mmkd_dense.models.losses.cid_loss import (distribution_kl, giou_loss,
-                                               kd_quality_focal_loss,
-                                               prior_grid_of)
+from mmkd_dense.models.losses.cid_loss import distribution_kl
+from mmkd_dense.models.losses.kd_quality_focal_loss import \
+    kd_quality_focal_loss
 from mmkd_dense.models.utils import (channel_attention, cid_weight_map,
                                      spatial_attention)
+from mmkd_dense.models.utils.dense_head_kd import (aligned_giou_loss,
+                                                   prior_grid)
 from mmkd_dense.structures import DistillBatchContext
 from mmkd_dense.utils.dummy_batch import make_dummy_batch
+from ._ds2d2_helpers import wire
 
 INPUT = (64, 80)
 GN = dict(type='GN', num_groups=4, requires_grad=True)
@@ -68,8 +71,7 @@ def make_case(kind, boxes=(3, 1), seed=0):
     _, samples = make_dummy_batch(num_images=2, input_shape=INPUT,
                                   num_classes=3, boxes_per_image=boxes,
                                   seed=seed)
-    context = DistillBatchContext(samples, INPUT, student=student,
-                                  teacher=teacher)
+    context = DistillBatchContext(samples, INPUT)
     gen = torch.Generator().manual_seed(seed + 1)
     feats = (torch.randn(2, 8, 8, 10, generator=gen),
              torch.randn(2, 8, 4, 5, generator=gen))
@@ -82,7 +84,8 @@ class TestKDTerms(unittest.TestCase):
         # s = 0 (p = 0.5), t = logit(0.8): BCE = ln 2, focal = |0.5 - 0.8|
         pred = torch.tensor([[0.0]])
         target = torch.tensor([[math.log(0.8 / 0.2)]])
-        value = kd_quality_focal_loss(pred, target, beta=1.0)
+        value = kd_quality_focal_loss(pred, target, beta=1.0,
+                                      reduction='none')
         self.assertAlmostEqual(float(value), math.log(2) * 0.3, places=5)
         self.assertEqual(float(kd_quality_focal_loss(target, target)), 0.)
 
@@ -101,7 +104,7 @@ class TestKDTerms(unittest.TestCase):
         # (0,0,2,2) vs (1,1,3,3): IoU 1/7, enclosing 9 -> GIoU 1/7 - 2/9
         a = torch.tensor([[0., 0., 2., 2.], [0., 0., 0., 0.]])
         b = torch.tensor([[1., 1., 3., 3.], [0., 0., 0., 0.]])
-        value = giou_loss(a, b)
+        value = aligned_giou_loss(a, b)
         self.assertAlmostEqual(float(value[0]), 1 - (1 / 7 - 2 / 9),
                                places=5)
         self.assertEqual(float(value[1]), 0.)  # identical degenerate boxes
@@ -109,21 +112,21 @@ class TestKDTerms(unittest.TestCase):
     def test_prior_grid(self):
         gfl = _build(copy.deepcopy(HEADS['gfl']))
         fcos = _build(copy.deepcopy(HEADS['fcos']))
-        self.assertEqual(prior_grid_of(gfl, 1), ((16., 16.), 0.))
-        self.assertEqual(prior_grid_of(fcos, 0), ((8., 8.), 0.5))
+        self.assertEqual(prior_grid(gfl, 1), ((16., 16.), 0.))
+        self.assertEqual(prior_grid(fcos, 0), ((8., 8.), 0.5))
 
 
 class TestCIDLoss(unittest.TestCase):
 
-    def _loss(self, kind, **kwargs):
+    def _loss(self, kind, student, teacher, **kwargs):
         box_kd = 'kl' if kind == 'gfl' else 'giou'
-        return CIDLoss(box_kd=box_kd, **kwargs)
+        return wire(CIDLoss(box_kd=box_kd, **kwargs), student, teacher)
 
     def test_zero_when_student_equals_teacher(self):
         for kind in HEADS:
-            student, _, context, feats = make_case(kind)
+            student, teacher, context, feats = make_case(kind)
             outs = student.bbox_head(feats)
-            value = self._loss(kind)(outs, feats, context)
+            value = self._loss(kind, student, teacher)(outs, feats, context)
             self.assertAlmostEqual(float(value), 0., places=5, msg=kind)
 
     def test_gradient_reaches_student_only(self):
@@ -133,7 +136,7 @@ class TestCIDLoss(unittest.TestCase):
                 for p in student.bbox_head.parameters():
                     p.add_(torch.randn_like(p) * 0.05)
             outs = student.bbox_head(feats)
-            value = self._loss(kind)(outs, feats, context)
+            value = self._loss(kind, student, teacher)(outs, feats, context)
             self.assertGreater(float(value), 1e-4, msg=kind)
             value.backward()
             grad = sum(float(p.grad.abs().sum())
@@ -150,7 +153,8 @@ class TestCIDLoss(unittest.TestCase):
                 p.add_(torch.randn_like(p) * 0.05)
         outs_s = student.bbox_head(feats)
         outs_t = teacher.bbox_head(feats)
-        value = CIDLoss(box_kd='kl', temperature=10.)(outs_s, feats, context)
+        value = wire(CIDLoss(box_kd='kl', temperature=10.), student,
+                     teacher)(outs_s, feats, context)
         boxes, index = context.flat_gt_bboxes()
         total, z = 0., 0.
         for level, stride in enumerate((8., 16.)):
@@ -158,7 +162,10 @@ class TestCIDLoss(unittest.TestCase):
             n, _, h, w = cs.shape
             weight = cid_weight_map(boxes, index, 2, (h, w), (stride, stride),
                                     offset=0.)
-            cls = kd_quality_focal_loss(cs, ct, 1.0, dim=1)
+            cls = kd_quality_focal_loss(
+                cs.permute(0, 2, 3, 1).reshape(-1, 3),
+                ct.permute(0, 2, 3, 1).reshape(-1, 3), beta=1.0,
+                reduction='none').sum(1).reshape(n, h, w)
             bs = outs_s[1][level].reshape(n, 4, 17, h, w)
             bt = outs_t[1][level].reshape(n, 4, 17, h, w)
             box = distribution_kl(bs, bt, 10., dim=2).sum(1) / 4
@@ -169,9 +176,9 @@ class TestCIDLoss(unittest.TestCase):
 
     def test_only_cid_regions_count(self):
         # changing the student's outputs where W = 0 leaves the loss as is
-        student, _, context, feats = make_case('retina', boxes=(1, 0))
+        student, teacher, context, feats = make_case('retina', boxes=(1, 0))
         outs = student.bbox_head(feats)
-        loss = self._loss('retina')
+        loss = self._loss('retina', student, teacher)
         base = loss(outs, feats, context)
         moved = tuple([t.clone() for t in part] for part in outs)
         moved[0][0][1] += 5.  # image 1 has no GT
@@ -184,11 +191,11 @@ class TestCIDLoss(unittest.TestCase):
 
     def test_no_gt_batch(self):
         for kind in HEADS:
-            student, _, context, feats = make_case(kind, boxes=(0,))
+            student, teacher, context, feats = make_case(kind, boxes=(0,))
             outs = student.bbox_head(feats)
             with torch.no_grad():
                 outs[0][0].add_(1.)
-            value = self._loss(kind)(outs, feats, context)
+            value = self._loss(kind, student, teacher)(outs, feats, context)
             self.assertEqual(float(value), 0., msg=kind)
 
     def test_light_ml_student_and_shape_errors(self):
@@ -197,13 +204,14 @@ class TestCIDLoss(unittest.TestCase):
         cfg['type'] = 'mmkd_dense.LightMLGFLHead'
         lifted = _build(cfg)
         lifted.load_state_dict(teacher.bbox_head.state_dict(), strict=False)
-        context.student = Detector(lifted)
-        value = CIDLoss(box_kd='kl')(lifted(feats), feats, context)
+        value = wire(CIDLoss(box_kd='kl'), Detector(lifted), teacher)(
+            lifted(feats), feats, context)
         self.assertAlmostEqual(float(value), 0., places=5)
         with self.assertRaisesRegex(ValueError, 'box_kd'):
             CIDLoss(box_kd='l1')
         with self.assertRaisesRegex(ValueError, 'giou'):
-            CIDLoss(box_kd='giou')(lifted(feats), feats, context)
+            wire(CIDLoss(box_kd='giou'), Detector(lifted), teacher)(
+                lifted(feats), feats, context)
 
 
 class Shared2FCRoIDetector(nn.Module):
@@ -232,8 +240,7 @@ class TestCIDRoILoss(unittest.TestCase):
             p.requires_grad_(False)
         _, samples = make_dummy_batch(num_images=2, input_shape=INPUT,
                                       num_classes=3, boxes_per_image=boxes)
-        context = DistillBatchContext(samples, INPUT, student=student,
-                                      teacher=teacher)
+        context = DistillBatchContext(samples, INPUT)
         feats = (torch.randn(2, 8, 16, 20), torch.randn(2, 8, 8, 10))
         gen = torch.Generator().manual_seed(2)
         xy = torch.rand(12, 2, generator=gen) * 50
@@ -254,7 +261,7 @@ class TestCIDRoILoss(unittest.TestCase):
     def test_zero_when_equal_positive_otherwise(self):
         student, teacher, context, feats, rois = self._case()
         cls, reg = self._student_out(student, feats, rois)
-        loss = CIDRoILoss()
+        loss = wire(CIDRoILoss(), student, teacher)
         self.assertAlmostEqual(float(loss(cls, reg, rois, feats, context)),
                                0., places=5)
         with torch.no_grad():
@@ -270,9 +277,10 @@ class TestCIDRoILoss(unittest.TestCase):
         self.assertTrue(all(p.grad is None for p in teacher.parameters()))
 
     def test_no_gt(self):
-        student, _, context, feats, rois = self._case(boxes=(0,))
+        student, teacher, context, feats, rois = self._case(boxes=(0,))
         cls, reg = self._student_out(student, feats, rois)
-        value = CIDRoILoss()(cls + 1., reg, rois, feats, context)
+        value = wire(CIDRoILoss(), student, teacher)(cls + 1., reg, rois,
+                                                      feats, context)
         self.assertEqual(float(value), 0.)
 
 

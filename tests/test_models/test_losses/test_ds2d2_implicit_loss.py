@@ -12,13 +12,14 @@ import torch.nn.functional as F
 import mmkd_dense  # noqa: F401
 from mmkd_dense.models.losses import (DS2D2DenseImplicitLoss,
                                       DS2D2RoIImplicitLoss)
-from mmkd_dense.models.losses.ds2d2_dense_implicit_loss import (
-    dense_kd_targets, flatten_dense_outputs)
 from mmkd_dense.models.losses.ds2d2_roi_implicit_loss import \
     sample_student_rois
+from mmkd_dense.models.utils.dense_head_kd import (cached_dense_head_targets,
+                                                   decode_boxes,
+                                                   flatten_level_outputs)
 from mmkd_dense.models.utils.haar_wavelet import high_frequency
 from ._ds2d2_helpers import (HEADS, HeadsOnly, batch, build, fpn_features,
-                             frozen, make_context, roi_head_cfg,
+                             frozen, make_context, roi_head_cfg, wire,
                              single_stage_detector_cfg,
                              single_stage_train_cfg, two_stage_detector_cfg)
 
@@ -80,10 +81,11 @@ class TestDenseImplicitTeacherAmplifier(unittest.TestCase):
 
     def test_matches_reference_retinanet(self):
         student, teacher, samples = dense_setup('retina')
-        ctx = make_context(samples, student, teacher)
+        ctx = make_context(samples)
         feats_s = fpn_features(1)
         feats_t = fpn_features(2)
         loss = DS2D2DenseImplicitLoss(amplifier='teacher', loss_weight=1.0)
+        wire(loss, student, teacher)
         value = loss(feats_s, feats_t, ctx)
         head = teacher.bbox_head
         expected = reference_dense_implicit(head(feats_s), head(feats_t),
@@ -91,13 +93,14 @@ class TestDenseImplicitTeacherAmplifier(unittest.TestCase):
         self.assertGreater(float(expected), 0)
         self.assertAlmostEqual(float(value), float(expected), places=4)
         # loss_weight and the two term weights scale linearly
-        scaled = DS2D2DenseImplicitLoss(loss_weight=0.7)(feats_s, feats_t,
-                                                        ctx)
+        def run(**kwargs):
+            return wire(DS2D2DenseImplicitLoss(**kwargs), student,
+                        teacher)(feats_s, feats_t, ctx)
+
+        scaled = run(loss_weight=0.7)
         self.assertAlmostEqual(float(scaled), 0.7 * float(value), places=4)
-        cls_only = DS2D2DenseImplicitLoss(loss_reg_weight=0.)(feats_s,
-                                                             feats_t, ctx)
-        reg_only = DS2D2DenseImplicitLoss(loss_cls_weight=0.)(feats_s,
-                                                             feats_t, ctx)
+        cls_only = run(loss_reg_weight=0.)
+        reg_only = run(loss_cls_weight=0.)
         self.assertAlmostEqual(float(cls_only + reg_only), float(value),
                                places=4)
 
@@ -105,19 +108,21 @@ class TestDenseImplicitTeacherAmplifier(unittest.TestCase):
         for kind in ('retina', 'fcos', 'gfl'):
             with self.subTest(kind=kind):
                 student, teacher, samples = dense_setup(kind)
-                ctx = make_context(samples, student, teacher)
+                ctx = make_context(samples)
                 feats = fpn_features(3)
-                value = DS2D2DenseImplicitLoss()(feats, feats, ctx)
+                value = wire(DS2D2DenseImplicitLoss(), student,
+                             teacher)(feats, feats, ctx)
                 self.assertLess(abs(float(value)), 1e-5)
 
     def test_gradient_reaches_student_features_only(self):
         for kind in ('retina', 'fcos', 'gfl'):
             with self.subTest(kind=kind):
                 student, teacher, samples = dense_setup(kind)
-                ctx = make_context(samples, student, teacher)
+                ctx = make_context(samples)
                 feats_s = fpn_features(4, requires_grad=True)
                 feats_t = fpn_features(5, requires_grad=True)
-                value = DS2D2DenseImplicitLoss()(feats_s, feats_t, ctx)
+                value = wire(DS2D2DenseImplicitLoss(), student,
+                             teacher)(feats_s, feats_t, ctx)
                 self.assertTrue(torch.isfinite(value))
                 self.assertGreater(float(value), 0)
                 value.backward()
@@ -132,14 +137,16 @@ class TestDenseImplicitTeacherAmplifier(unittest.TestCase):
 
     def test_interval_skips_heads_and_scales_active_iterations(self):
         student, teacher, samples = dense_setup('retina')
-        ctx = make_context(samples, student, teacher)
+        ctx = make_context(samples)
         feats_s = fpn_features(1, requires_grad=True)
         feats_t = fpn_features(2)
-        every = float(DS2D2DenseImplicitLoss()(feats_s, feats_t, ctx))
+        every = float(wire(DS2D2DenseImplicitLoss(), student,
+                           teacher)(feats_s, feats_t, ctx))
         head_calls = []
         teacher.bbox_head.register_forward_hook(
             lambda *args: head_calls.append(1))
         loss = DS2D2DenseImplicitLoss(interval=3)
+        wire(loss, student, teacher)
         values = []
         for _ in range(4):
             head_calls.clear()
@@ -163,40 +170,48 @@ class TestDenseImplicitTeacherAmplifier(unittest.TestCase):
 
     def test_targets_from_student_assigner(self):
         student, teacher, samples = dense_setup('retina')
-        ctx = make_context(samples, student, teacher)
-        targets = dense_kd_targets(student.bbox_head, [(8, 10), (4, 5)], ctx,
-                                   torch.device('cpu'))
+        ctx = make_context(samples)
+        targets = cached_dense_head_targets(ctx, student.bbox_head,
+                                            [(8, 10), (4, 5)],
+                                            torch.device('cpu'))
         # 9 anchors per cell, 2 images
-        self.assertEqual(targets['label_weights'].numel(),
+        self.assertEqual(targets.label_weights.numel(),
                          2 * 9 * (80 + 20))
         # PseudoSampler: avg_factor = sum over images of max(#pos, 1)
-        self.assertGreaterEqual(targets['avg_factor'], 2.0)
+        self.assertGreaterEqual(targets.avg_factor, 2.0)
         # the image without GT keeps all its anchors as negatives (weight 1)
-        lw = targets['label_weights']
+        lw = targets.label_weights
         level0 = lw[:2 * 720].view(2, 720)
         self.assertTrue(torch.all(level0[1] == 1))
 
     def test_fcos_boxes_same_in_train_and_eval_mode(self):
         student, teacher, samples = dense_setup('fcos')
-        ctx = make_context(samples, student, teacher)
+        ctx = make_context(samples)
         head = teacher.bbox_head
         feats = fpn_features(6)
-        targets = dense_kd_targets(student.bbox_head, [(8, 10), (4, 5)], ctx,
-                                   torch.device('cpu'))
+        targets = cached_dense_head_targets(ctx, student.bbox_head,
+                                            [(8, 10), (4, 5)],
+                                            torch.device('cpu'))
+
+        def boxes():
+            reg = flatten_level_outputs(head(feats)[1], 4)
+            return decode_boxes(head, reg, targets)
+
         head.train()
-        _, boxes_train = flatten_dense_outputs(head, head(feats), targets, 2)
+        boxes_train = boxes()
         head.eval()
-        _, boxes_eval = flatten_dense_outputs(head, head(feats), targets, 2)
+        boxes_eval = boxes()
         torch.testing.assert_close(boxes_train, boxes_eval)
-        self.assertEqual(float(targets['avg_factor']) >= 1, True)
+        self.assertEqual(float(targets.avg_factor) >= 1, True)
 
     def test_mismatched_priors_raise(self):
         student = HeadsOnly(bbox_head=dense_head('retina'))
         gfl_teacher = HeadsOnly(bbox_head=frozen(dense_head('gfl')))
         _, samples = batch(0)
-        ctx = make_context(samples, student, gfl_teacher)
+        ctx = make_context(samples)
         with self.assertRaisesRegex(ValueError, 'anchor generator'):
-            DS2D2DenseImplicitLoss()(fpn_features(1), fpn_features(2), ctx)
+            wire(DS2D2DenseImplicitLoss(), student, gfl_teacher)(
+                fpn_features(1), fpn_features(2), ctx)
 
     def test_config_errors(self):
         with self.assertRaisesRegex(ValueError, 'amplifier_cfg'):
@@ -220,9 +235,10 @@ class TestDenseImplicitHFAmplifier(unittest.TestCase):
 
     def test_hf_amplifier_on_high_frequency_features(self):
         student, teacher, samples = dense_setup('retina')
-        ctx = make_context(samples, student, teacher)
+        ctx = make_context(samples)
         loss = DS2D2DenseImplicitLoss(amplifier='high_frequency',
                                       amplifier_cfg=self.amplifier_cfg())
+        wire(loss, student, teacher)
         amp = loss.amplifier
         self.assertIsNotNone(amp)
         self.assertTrue(all(not p.requires_grad for p in amp.parameters()))
@@ -301,7 +317,7 @@ class TestRoIImplicit(unittest.TestCase):
         KL(t || s) with T: RoI 0 is 0; RoI 1: t = softmax([ln2, 0, 0] / T).
         """
         student, teacher, samples = roi_setup()
-        ctx = make_context(samples, student, teacher)
+        ctx = make_context(samples)
         k = 2
         student.roi_head.bbox_head.num_classes = k
         cls_t = torch.tensor([[0., 0., 0.], [float(torch.log(
@@ -328,6 +344,7 @@ class TestRoIImplicit(unittest.TestCase):
                 loss = DS2D2RoIImplicitLoss(temperature=2.0,
                                             loss_cls_weight=0.5,
                                             avg_factor_as_weight=as_weight)
+                wire(loss, student, teacher)
                 value = loss(feats_s, feats_t, ctx, rpn_results=[])
                 t = torch.softmax(cls_t[1] / 2.0, 0)
                 kl1 = float((t * (t.log() - torch.log(torch.tensor(1 / 3)))
@@ -345,13 +362,14 @@ class TestRoIImplicit(unittest.TestCase):
         for amplifier in ('teacher', 'high_frequency'):
             with self.subTest(amplifier=amplifier):
                 student, teacher, samples = roi_setup()
-                ctx = make_context(samples, student, teacher)
+                ctx = make_context(samples)
                 kwargs = {}
                 if amplifier == 'high_frequency':
                     kwargs['amplifier_cfg'] = dict(
                         type='mmkd_dense.HFAmplifierDetector',
                         detector=two_stage_detector_cfg())
                 loss = DS2D2RoIImplicitLoss(amplifier=amplifier, **kwargs)
+                wire(loss, student, teacher)
                 feats = roi_features(3)
                 torch.manual_seed(0)
                 same = loss(feats, feats, ctx, rpn_results=rpn_proposals(0))
@@ -376,10 +394,10 @@ class TestRoIImplicit(unittest.TestCase):
 
     def test_sampling_follows_student_sampler(self):
         student, teacher, samples = roi_setup()
-        ctx = make_context(samples, student, teacher)
+        ctx = make_context(samples)
         torch.manual_seed(0)
-        rois, avg_factor = sample_student_rois(student, rpn_proposals(2),
-                                               ctx)
+        rois, avg_factor = sample_student_rois(
+            student.roi_head, rpn_proposals(2), ctx.data_samples)
         # image 0 (3 GT added to 40 proposals): 32 sampled, <= 8 positive;
         # image 1 (no GT): 32 negatives. avg_factor = sum over images of
         # max(#pos, 1) + max(#neg, 1) = 32 + (1 + 32) (mmdet SamplingResult)
@@ -390,31 +408,33 @@ class TestRoIImplicit(unittest.TestCase):
 
     def test_quirk_scales_with_avg_factor(self):
         student, teacher, samples = roi_setup()
-        ctx = make_context(samples, student, teacher)
+        ctx = make_context(samples)
         feats_s, feats_t = roi_features(6), roi_features(7)
         proposals = rpn_proposals(3)
         values = {}
         for quirk in (True, False):
             torch.manual_seed(0)
-            values[quirk] = float(
-                DS2D2RoIImplicitLoss(loss_reg_weight=0.,
-                                     avg_factor_as_weight=quirk)(
-                                         feats_s, feats_t, ctx,
-                                         rpn_results=proposals))
+            loss = wire(DS2D2RoIImplicitLoss(loss_reg_weight=0.,
+                                             avg_factor_as_weight=quirk),
+                        student, teacher)
+            values[quirk] = float(loss(feats_s, feats_t, ctx,
+                                       rpn_results=proposals))
         torch.manual_seed(0)
-        _, avg_factor = sample_student_rois(student, proposals, ctx)
+        _, avg_factor = sample_student_rois(student.roi_head, proposals,
+                                            ctx.data_samples)
         self.assertAlmostEqual(values[True] / values[False], avg_factor,
                                places=2)
 
     def test_interval(self):
         student, teacher, samples = roi_setup()
-        ctx = make_context(samples, student, teacher)
+        ctx = make_context(samples)
         feats_s, feats_t = roi_features(6), roi_features(7)
         proposals = rpn_proposals(3)
         torch.manual_seed(0)
-        every = float(DS2D2RoIImplicitLoss()(feats_s, feats_t, ctx,
-                                             rpn_results=proposals))
+        every = float(wire(DS2D2RoIImplicitLoss(), student, teacher)(
+            feats_s, feats_t, ctx, rpn_results=proposals))
         loss = DS2D2RoIImplicitLoss(interval=2)
+        wire(loss, student, teacher)
         torch.manual_seed(0)  # same RoI sample as above
         first = loss(feats_s, feats_t, ctx, rpn_results=proposals)
         second = loss(feats_s, feats_t, ctx, rpn_results=proposals)
@@ -427,8 +447,9 @@ class TestRoIImplicit(unittest.TestCase):
 
     def test_recomputes_proposals_without_recorder(self):
         student, teacher, samples = roi_setup()
-        ctx = make_context(samples, student, teacher)
-        value = DS2D2RoIImplicitLoss()(roi_features(8), roi_features(9), ctx)
+        ctx = make_context(samples)
+        value = wire(DS2D2RoIImplicitLoss(), student, teacher)(
+            roi_features(8), roi_features(9), ctx)
         self.assertTrue(torch.isfinite(value))
         self.assertGreater(float(value), 0)
 

@@ -63,7 +63,8 @@ from ..box_context import box_context
 from mmkd_dense.utils.amp import apply_cpu_bfloat16_shims
 from ._ds2d2_helpers import (HEADS, HeadsOnly, build, frozen,
                              single_stage_detector_cfg,
-                             single_stage_train_cfg, two_stage_detector_cfg)
+                             single_stage_train_cfg, two_stage_detector_cfg,
+                             wire)
 
 DTYPES = (torch.float16, torch.bfloat16)
 VARIANTS = ('normal', 'flat', 'large')
@@ -189,9 +190,9 @@ def cid_dense_case(kind):
         teacher = HeadsOnly(bbox_head=frozen(_dense_head(kind, 1)))
         _, samples = make_dummy_batch(num_images=2, input_shape=(64, 80),
                                       num_classes=3, boxes_per_image=(3, 1))
-        ctx = DistillBatchContext(samples, (64, 80), student=student,
-                                  teacher=teacher)
-        loss = losses.CIDLoss(box_kd='kl' if kind == 'gfl' else 'giou')
+        ctx = DistillBatchContext(samples, (64, 80))
+        loss = wire(losses.CIDLoss(box_kd='kl' if kind == 'gfl' else 'giou'),
+                    student, teacher)
         feats_t = _levels(variant, seed=10)
         with torch.no_grad():
             cls, box = student.bbox_head(_levels(variant))[:2]
@@ -232,12 +233,11 @@ def cid_roi_case(variant):
     student, teacher = _RoIDetector(0), frozen(_RoIDetector(1))
     _, samples = make_dummy_batch(num_images=2, input_shape=(64, 80),
                                   num_classes=3, boxes_per_image=(2, 1))
-    ctx = DistillBatchContext(samples, (64, 80), student=student,
-                              teacher=teacher)
+    ctx = DistillBatchContext(samples, (64, 80))
     rois = _rois()
     sizes = ((16, 20), (8, 10))
     feats_t = _levels(variant, sizes=sizes, seed=10)
-    loss = losses.CIDRoILoss()
+    loss = wire(losses.CIDRoILoss(), student, teacher)
     with torch.no_grad():
         feats = student.roi_head.bbox_roi_extractor(
             _levels(variant, sizes=sizes), rois)
@@ -252,15 +252,14 @@ def ds2d2_dense_case(amplifier):
         teacher = HeadsOnly(bbox_head=frozen(_dense_head('retina', 1)))
         _, samples = make_dummy_batch(num_images=2, input_shape=(64, 80),
                                       num_classes=3, boxes_per_image=(3, 0))
-        ctx = DistillBatchContext(samples, (64, 80), student=student,
-                                  teacher=teacher)
+        ctx = DistillBatchContext(samples, (64, 80))
         kwargs = {}
         if amplifier == 'high_frequency':
             kwargs['amplifier_cfg'] = dict(
                 type='mmkd_dense.HFAmplifierDetector',
                 detector=single_stage_detector_cfg('retina'))
-        loss = _seeded(lambda: losses.DS2D2DenseImplicitLoss(
-            amplifier=amplifier, **kwargs))
+        loss = wire(_seeded(lambda: losses.DS2D2DenseImplicitLoss(
+            amplifier=amplifier, **kwargs)), student, teacher)
         feats_t = _levels(variant, seed=10)
         return Run(lambda f0, f1: loss((f0, f1), feats_t, ctx),
                    _levels(variant))
@@ -276,15 +275,14 @@ def ds2d2_roi_case(variant):
     teacher = frozen(build(two_stage_detector_cfg()))
     _, samples = make_dummy_batch(num_images=2, input_shape=(64, 80),
                                   num_classes=3, boxes_per_image=(3, 0))
-    ctx = DistillBatchContext(samples, (64, 80), student=student,
-                              teacher=teacher)
+    ctx = DistillBatchContext(samples, (64, 80))
     gen = torch.Generator().manual_seed(0)
     proposals = []
     for _ in range(2):
         xy = torch.rand(30, 2, generator=gen) * torch.tensor([60., 48.])
         wh = 4 + torch.rand(30, 2, generator=gen) * 20
         proposals.append(InstanceData(bboxes=torch.cat([xy, xy + wh], 1)))
-    loss = losses.DS2D2RoIImplicitLoss()
+    loss = wire(losses.DS2D2RoIImplicitLoss(), student, teacher)
     sizes = ((16, 20), (8, 10), (4, 5))
     feats_t = _levels(variant, sizes=sizes, seed=10)
 
@@ -333,8 +331,7 @@ def _gfl_pair_context():
     teacher = HeadsOnly(bbox_head=frozen(head(1)))
     _, samples = make_dummy_batch(num_images=2, input_shape=(64, 80),
                                   num_classes=3, boxes_per_image=(3, 1))
-    return student, teacher, DistillBatchContext(
-        samples, (64, 80), student=student, teacher=teacher)
+    return student, teacher, DistillBatchContext(samples, (64, 80))
 
 
 def ld_case(variant):
@@ -360,8 +357,7 @@ def crosskd_case(variant):
     teacher = HeadsOnly(bbox_head=frozen(_dense_head('retina', 1)))
     _, samples = make_dummy_batch(num_images=2, input_shape=(64, 80),
                                   num_classes=3, boxes_per_image=(3, 1))
-    ctx = DistillBatchContext(samples, (64, 80), student=student,
-                              teacher=teacher)
+    ctx = DistillBatchContext(samples, (64, 80))
     loss = _loss_cls('CrossKDLoss')(reused_teacher_head_idx=1)
     loss.prepare_from_student(student)
     loss.prepare_from_teacher(teacher)

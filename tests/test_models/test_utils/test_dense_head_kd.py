@@ -12,7 +12,7 @@ from mmkd_dense.models.utils import dense_head_kd as dk
 from tests.test_models.test_losses._head_kd_helpers import (SIZES,
                                                             HeadsOnly,
                                                             build_head,
-                                                            context, features,
+                                                            context,
                                                             head_cfg, samples)
 
 CPU = torch.device('cpu')
@@ -171,43 +171,6 @@ class TestFlattenAndDecode(unittest.TestCase):
         self.assertEqual(tuple(dk.aligned_giou_loss(
             torch.zeros(0, 4), torch.zeros(0, 4)).shape), (0,))
         self.assertTrue(math.isfinite(float(loss.sum())))
-
-
-class TestSameAsDS2D2Helpers(unittest.TestCase):
-    """The helpers that ``ds2d2_dense_implicit_loss.py`` still defines for
-    itself give the same results as this module (delete this class when
-    DS2D2 imports them from ``dense_head_kd``)."""
-
-    def test_targets_flatten_decode(self):
-        from mmkd_dense.models.losses import ds2d2_dense_implicit_loss as ds
-        data = samples((3, 1))
-        feats = features(0)
-        for kind in ('retina', 'gfl', 'fcos'):
-            with self.subTest(kind=kind):
-                head = build_head(head_cfg(kind))
-                ref = ds.dense_kd_targets(head, SIZES, context(data), CPU)
-                ours = dk.dense_head_targets(head, SIZES, data, CPU)
-                self.assertEqual(ref['avg_factor'], ours.avg_factor)
-                if ref['label_weights'] is None:
-                    self.assertIsNone(ours.label_weights)
-                else:
-                    torch.testing.assert_close(ref['label_weights'],
-                                               ours.label_weights)
-                with torch.no_grad():
-                    outs = head(feats)
-                logits, boxes = ds.flatten_dense_outputs(head, outs, ref, 2)
-                channels = outs[1][0].shape[1] // head.num_base_priors
-                torch.testing.assert_close(
-                    logits, dk.flatten_level_outputs(
-                        outs[0], head.cls_out_channels))
-                torch.testing.assert_close(boxes, dk.decode_boxes(
-                    head, dk.flatten_level_outputs(outs[1], channels),
-                    ours))
-                torch.testing.assert_close(
-                    ds._giou_loss(boxes, boxes.flip(0), torch.ones(
-                        len(boxes)), 1.0),
-                    dk.aligned_giou_loss(boxes, boxes.flip(0)).sum() /
-                    (1.0 + torch.finfo(torch.float32).eps))
 
 
 if __name__ == '__main__':
