@@ -322,6 +322,13 @@ class TestSuite(unittest.TestCase):
             if coco:
                 self.assertTrue(path.endswith('_coco.py'), path)
 
+    def test_default_lightml_students_exist(self):
+        tool = load_tool(TOOL)
+        self.assertEqual(len(tool.LIGHTML_STUDENTS), 4)
+        for path in tool.LIGHTML_STUDENTS:
+            self.assertTrue(osp.isfile(osp.join(REPO_ROOT, path)), path)
+            self.assertIn('-lightml_', path)
+
     def test_list_covers_ld_and_crosskd(self):
         tool = load_tool(TOOL)
         out = tool.main(['--suite', '--pair', 'gfl-r101_gfl-r50',
