@@ -156,6 +156,12 @@ def main(argv=None):
             k: DictAction._parse_iterable(v)
             for k, v in (item.split('=', 1) for item in args.cfg_options)
         })
+    # one place for another dataset (configs/README.md)
+    from mmkd_dense.utils.dataset_override import apply_dataset_override
+    try:
+        apply_dataset_override(cfg)
+    except (TypeError, KeyError, ValueError, FileNotFoundError) as exc:
+        sys.exit(f'{args.config}: {exc}')
 
     if args.work_dir is not None:
         cfg.work_dir = args.work_dir

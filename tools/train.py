@@ -175,6 +175,12 @@ def main(argv=None):
     cfg.launcher = args.launcher
     if args.cfg_options:
         cfg.merge_from_dict(cfg_options_dict(args.cfg_options))
+    # one place for another dataset (configs/README.md)
+    from mmkd_dense.utils.dataset_override import apply_dataset_override
+    try:
+        apply_dataset_override(cfg)
+    except (TypeError, KeyError, ValueError, FileNotFoundError) as exc:
+        sys.exit(f'{args.config}: {exc}')
 
     if args.work_dir is not None:
         cfg.work_dir = args.work_dir
