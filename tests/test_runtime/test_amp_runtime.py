@@ -1,8 +1,8 @@
 # Copyright (c) mmkd_dense contributors. All rights reserved.
 """``--amp`` on CPU: each method's demo config trains 2 iterations with
 bfloat16 autocast (``configure_amp``, the function ``tools/train.py --amp``
-calls), on tiny digits images; plus the optimizer-wrapper choice per
-device."""
+calls), on tiny digits images (the optimizer-wrapper choice per device is
+tested in ``tests/test_utils/test_amp.py``)."""
 import math
 import os.path as osp
 import tempfile
@@ -30,57 +30,6 @@ DEMO_CONFIGS = {
     'cid_lightml_fgd': 'configs/cid_lightml/'
     'cid-lightml-fgd_head-fpn_retina-r18c32_retina-r18c16_12e_digits.py',
 }
-
-
-class TestConfigureAmp(unittest.TestCase):
-
-    def _cfg(self, **wrapper):
-        return Config(dict(optim_wrapper=dict(
-            dict(type='OptimWrapper', optimizer=dict(type='SGD', lr=0.01),
-                 clip_grad=dict(max_norm=35)), **wrapper)))
-
-    def test_cuda_float16_with_loss_scaler(self):
-        cfg = self._cfg()
-        self.assertEqual(configure_amp(cfg, device='cuda'), 'float16')
-        wrapper = cfg.optim_wrapper
-        self.assertEqual(wrapper.type, 'AmpOptimWrapper')
-        self.assertEqual(wrapper.loss_scale, 'dynamic')
-        self.assertEqual(wrapper.dtype, 'float16')
-        self.assertEqual(wrapper.clip_grad, dict(max_norm=35))
-        # a configured static scale is kept
-        cfg = self._cfg(type='AmpOptimWrapper', loss_scale=512.)
-        configure_amp(cfg, device='cuda')
-        self.assertEqual(cfg.optim_wrapper.loss_scale, 512.)
-
-    def test_cpu_bfloat16_without_loss_scaler(self):
-        cfg = self._cfg(type='AmpOptimWrapper', loss_scale='dynamic')
-        self.assertEqual(configure_amp(cfg, device='cpu'), 'bfloat16')
-        wrapper = cfg.optim_wrapper
-        self.assertEqual(wrapper.type, 'mmkd_dense.AutocastOptimWrapper')
-        self.assertEqual(wrapper.dtype, 'bfloat16')
-        self.assertNotIn('loss_scale', wrapper)
-        # builds through mmengine's registry from the mmdet scope
-        from mmengine.optim import build_optim_wrapper
-        from mmengine.registry import DefaultScope
-        model = torch.nn.Linear(2, 2)
-        with DefaultScope.overwrite_default_scope('mmdet'):
-            built = build_optim_wrapper(model, wrapper)
-        self.assertIsInstance(built, AutocastOptimWrapper)
-        self.assertEqual(built.clip_grad_kwargs, dict(max_norm=35))
-        with built.optim_context(model):
-            self.assertTrue(torch.is_autocast_enabled('cpu'))
-            self.assertEqual(model(torch.randn(1, 2)).dtype, torch.bfloat16)
-        self.assertFalse(torch.is_autocast_enabled('cpu'))
-
-    def test_unsupported_wrapper_and_dtype(self):
-        cfg = self._cfg(type='OptimWrapperDict')
-        with self.assertRaisesRegex(ValueError, 'OptimWrapperDict'):
-            configure_amp(cfg, device='cpu')
-        with self.assertRaisesRegex(ValueError, 'AmpOptimWrapper'):
-            AutocastOptimWrapper(
-                dtype='float16',
-                optimizer=torch.optim.SGD([torch.nn.Parameter(
-                    torch.zeros(1))], lr=0.1))
 
 
 class TestCPUAmpTraining(unittest.TestCase):
