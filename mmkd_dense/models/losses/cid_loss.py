@@ -137,7 +137,13 @@ class CIDLoss(nn.Module):
     # ------------------------------------------------------------------ #
     def prepare_from_student(self, student: nn.Module) -> None:
         """Keep a handle on the student's dense head."""
-        head = find_module(student, self.student_head, 'CIDLoss.student_head')
+        try:
+            head = find_module(student, self.student_head,
+                               'CIDLoss.student_head')
+        except AttributeError as err:
+            raise AttributeError(
+                f'{err} CIDLoss needs a dense head; use CIDRoILoss for a '
+                'two-stage RoI head.') from None
         if getattr(head, 'prior_generator', None) is None:
             raise TypeError(
                 f'CIDLoss.student_head="{self.student_head}" is a '

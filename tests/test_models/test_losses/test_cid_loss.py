@@ -284,6 +284,27 @@ class TestCIDRoILoss(unittest.TestCase):
         self.assertEqual(float(value), 0.)
 
 
+
+class TestCIDWiring(unittest.TestCase):
+
+    def test_handles_and_errors(self):
+        student, teacher, context, feats = make_case('retina')
+        loss = wire(CIDLoss(box_kd='giou'), student, teacher)
+        self.assertIs(loss._handles['teacher_head'], teacher.bbox_head)
+        self.assertEqual(list(loss.state_dict()), [])
+        outs = student.bbox_head(feats)
+        with self.assertRaisesRegex(RuntimeError, 'prepare_from_student'):
+            CIDLoss(box_kd='giou')(outs, feats, context)
+        roi = Shared2FCRoIDetector()
+        with self.assertRaisesRegex(AttributeError,
+                                    'student_head="bbox_head".*CIDRoILoss'):
+            CIDLoss().prepare_from_student(roi)
+        with self.assertRaisesRegex(TypeError, 'prior_generator'):
+            CIDLoss(student_head='roi_head').prepare_from_student(roi)
+        with self.assertRaisesRegex(AttributeError, 'CIDLoss'):
+            CIDRoILoss().prepare_from_student(student)
+
+
 class TestCIDWeightedFeatureLoss(unittest.TestCase):
 
     def _context(self):

@@ -471,5 +471,43 @@ class TestRoIImplicit(unittest.TestCase):
                                          _scope_='mmdet'))).__name__)
 
 
+
+class TestWiring(unittest.TestCase):
+    """Heads are wired once by prepare_from_*, never read from the batch."""
+
+    def test_handles_are_not_submodules(self):
+        student, teacher, samples = dense_setup('retina')
+        loss = wire(DS2D2DenseImplicitLoss(), student, teacher)
+        self.assertEqual(list(loss.state_dict()), [])
+        self.assertEqual(list(loss.parameters()), [])
+        self.assertIs(loss._handles['student_head'], student.bbox_head)
+        self.assertIs(loss._handles['teacher_head'], teacher.bbox_head)
+        roi_student, roi_teacher, _ = roi_setup()
+        roi = wire(DS2D2RoIImplicitLoss(), roi_student, roi_teacher)
+        self.assertEqual(list(roi.state_dict()), [])
+        self.assertIs(roi._handles['teacher_roi_head'], roi_teacher.roi_head)
+        self.assertIs(roi._handles['student_rpn_head'], roi_student.rpn_head)
+
+    def test_unwired_and_wrong_detector_errors(self):
+        student, teacher, samples = dense_setup('retina')
+        ctx = make_context(samples)
+        with self.assertRaisesRegex(RuntimeError, 'prepare_from_student'):
+            DS2D2DenseImplicitLoss()(fpn_features(1), fpn_features(2), ctx)
+        roi_student, roi_teacher, _ = roi_setup()
+        with self.assertRaisesRegex(TypeError, 'DS2D2RoIImplicitLoss'):
+            DS2D2DenseImplicitLoss().prepare_from_student(roi_student)
+        with self.assertRaisesRegex(TypeError, 'DS2D2DenseImplicitLoss'):
+            DS2D2RoIImplicitLoss().prepare_from_student(student)
+        with self.assertRaisesRegex(AttributeError,
+                                    'teacher_head="head".*bbox_head'):
+            DS2D2DenseImplicitLoss(teacher_head='head').prepare_from_teacher(
+                teacher)
+        # no RPN to recompute proposals and none mapped: the fix is named
+        no_rpn = HeadsOnly(roi_head=roi_student.roi_head)
+        loss = wire(DS2D2RoIImplicitLoss(), no_rpn, roi_teacher)
+        with self.assertRaisesRegex(ValueError, 'map rpn_results'):
+            loss(roi_features(1), roi_features(2), ctx)
+
+
 if __name__ == '__main__':
     unittest.main()
