@@ -1,66 +1,13 @@
 # Copyright (c) mmkd_dense contributors. All rights reserved.
-"""Light-ML (CID + Light-ML, arXiv 2411.02861) and the Light-ML heads."""
-import copy
+"""Light-ML connector (CID + Light-ML, arXiv 2411.02861)."""
 import unittest
 
 import torch
 
 import mmkd_dense  # noqa: F401  (compat shims, registration)
-import mmkd_dense.models.heads  # noqa: F401
 from mmkd_dense.models.connectors import LightML
 
-GN = dict(type='GN', num_groups=4, requires_grad=True)
-
-
-def _build(cfg):
-    from mmengine.registry import DefaultScope, MODELS, init_default_scope
-    if DefaultScope.get_current_instance() is None:
-        init_default_scope('mmdet')
-    with DefaultScope.overwrite_default_scope('mmdet'):
-        return MODELS.build(cfg)
-
-
-def gfl_head_cfg(head_type='GFLHead'):
-    return dict(
-        type=head_type, num_classes=3, in_channels=8, stacked_convs=2,
-        feat_channels=16, norm_cfg=GN,
-        anchor_generator=dict(type='AnchorGenerator', ratios=[1.0],
-                              octave_base_scale=8, scales_per_octave=1,
-                              strides=[8, 16]))
-
-
-def retina_head_cfg(head_type='RetinaHead'):
-    return dict(
-        type=head_type, num_classes=3, in_channels=8, stacked_convs=2,
-        feat_channels=16,
-        anchor_generator=dict(type='AnchorGenerator', octave_base_scale=4,
-                              scales_per_octave=1, ratios=[0.5, 1.0, 2.0],
-                              strides=[8, 16]))
-
-
-def fcos_head_cfg(head_type='FCOSHead'):
-    return dict(type=head_type, num_classes=3, in_channels=8,
-                stacked_convs=2, feat_channels=16, strides=[8, 16],
-                norm_cfg=GN, norm_on_bbox=True, centerness_on_reg=True)
-
-
-def bbox_head_cfg(head_type):
-    return dict(type=head_type, in_channels=8, fc_out_channels=32,
-                roi_feat_size=7, num_classes=3)
-
-
-def feats(seed=0):
-    gen = torch.Generator().manual_seed(seed)
-    return (torch.randn(2, 8, 8, 10, generator=gen),
-            torch.randn(2, 8, 4, 5, generator=gen))
-
-
-def outputs_close(a, b):
-    """Nested (list/tuple of) tensors equal."""
-    if isinstance(a, (list, tuple)):
-        return len(a) == len(b) and all(
-            outputs_close(x, y) for x, y in zip(a, b))
-    return torch.allclose(a, b, atol=1e-6, rtol=0)
+from ..head_cfgs import build as _build, gfl_head_cfg
 
 
 class TestLightML(unittest.TestCase):
@@ -137,102 +84,3 @@ class TestLightML(unittest.TestCase):
         # and the tower convs were initialised (not all zero)
         self.assertGreater(
             float(head.cls_convs[0].conv.weight.abs().sum()), 0.)
-
-
-class TestLightMLHeads(unittest.TestCase):
-
-    def _check_identity(self, plain_cfg, lightml_cfg, inputs):
-        plain = _build(plain_cfg)
-        lifted = _build(lightml_cfg)
-        missing, unexpected = lifted.load_state_dict(
-            plain.state_dict(), strict=False)
-        self.assertTrue(all(k.startswith('light_ml.') for k in missing))
-        self.assertEqual(unexpected, [])
-        plain.eval()
-        lifted.eval()
-        self.assertTrue(outputs_close(plain(inputs), lifted(inputs)))
-        # non-zero Light-ML weights change the outputs (it is in the path)
-        with torch.no_grad():
-            lifted.light_ml.mix.weight.normal_(0, 0.5)
-        self.assertFalse(outputs_close(plain(inputs), lifted(inputs)))
-
-    def test_gfl_identity(self):
-        self._check_identity(gfl_head_cfg(),
-                             gfl_head_cfg('mmkd_dense.LightMLGFLHead'),
-                             feats())
-
-    def test_retina_identity(self):
-        self._check_identity(retina_head_cfg(),
-                             retina_head_cfg('mmkd_dense.LightMLRetinaHead'),
-                             feats())
-
-    def test_fcos_identity(self):
-        self._check_identity(fcos_head_cfg(),
-                             fcos_head_cfg('mmkd_dense.LightMLFCOSHead'),
-                             feats())
-
-    def test_roi_bbox_head_identity(self):
-        self._check_identity(bbox_head_cfg('Shared2FCBBoxHead'),
-                             bbox_head_cfg('mmkd_dense.LightMLConvFCBBoxHead'),
-                             torch.randn(5, 8, 7, 7))
-
-    def _tower_grad(self, head, branch):
-        grads = [p.grad for p in getattr(head, branch).parameters()]
-        return sum(float(g.abs().sum()) for g in grads if g is not None)
-
-    def _cls_only_loss(self, head, inputs):
-        cls_scores = head(inputs)[0]
-        return sum(c.sum() for c in cls_scores)
-
-    def test_gradient_crosses_branches(self):
-        inputs = feats(1)
-        # plain GFL: a loss on the class output never reaches the reg tower
-        plain = _build(gfl_head_cfg())
-        self._cls_only_loss(plain, inputs).backward()
-        self.assertEqual(self._tower_grad(plain, 'reg_convs'), 0.)
-
-        head = _build(gfl_head_cfg('mmkd_dense.LightMLGFLHead'))
-        head.init_weights()
-        # at init (zero mixing weights) the cross-branch path is closed, but
-        # the mixing conv itself receives gradient ...
-        self._cls_only_loss(head, inputs).backward()
-        self.assertEqual(self._tower_grad(head, 'reg_convs'), 0.)
-        mix_grad = head.light_ml.mix.weight.grad
-        self.assertGreater(float(mix_grad.abs().sum()), 0.)
-        # ... so one SGD step opens it: then the class loss changes the
-        # regression tower's gradient.
-        with torch.no_grad():
-            head.light_ml.mix.weight -= 0.1 * mix_grad
-        head.zero_grad()
-        self._cls_only_loss(head, inputs).backward()
-        self.assertGreater(self._tower_grad(head, 'reg_convs'), 0.)
-        # and a loss on the box output reaches the class tower
-        head.zero_grad()
-        with torch.no_grad():
-            head.light_ml.mix.weight.normal_(0, 0.1)
-        sum(b.sum() for b in head(inputs)[1]).backward()
-        self.assertGreater(self._tower_grad(head, 'cls_convs'), 0.)
-
-    def test_roi_head_gradient_crosses_branches(self):
-        cfg = bbox_head_cfg('mmkd_dense.LightMLConvFCBBoxHead')
-        cfg.update(num_shared_fcs=0, num_cls_fcs=1, num_reg_fcs=1)
-        head = _build(cfg)
-        with torch.no_grad():
-            head.light_ml.mix.weight.normal_(0, 0.1)
-        cls_score, _ = head(torch.randn(4, 8, 7, 7))
-        cls_score.sum().backward()
-        self.assertGreater(self._tower_grad(head, 'reg_fcs'), 0.)
-
-    def test_retina_and_fcos_gradient_crosses_branches(self):
-        for cfg in (retina_head_cfg('mmkd_dense.LightMLRetinaHead'),
-                    fcos_head_cfg('mmkd_dense.LightMLFCOSHead')):
-            head = _build(copy.deepcopy(cfg))
-            with torch.no_grad():
-                head.light_ml.mix.weight.normal_(0, 0.1)
-            self._cls_only_loss(head, feats(2)).backward()
-            self.assertGreater(self._tower_grad(head, 'reg_convs'), 0.,
-                               msg=cfg['type'])
-
-
-if __name__ == '__main__':
-    unittest.main()

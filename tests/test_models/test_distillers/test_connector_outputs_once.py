@@ -38,9 +38,9 @@ class TestConnectorOutputsOncePerStep(unittest.TestCase):
             p.requires_grad_(False)
         self.distiller = GTAwareDistiller(
             student_recorders=dict(
-                fpn=dict(type='ModuleOutputs', source='')),
+                fpn=dict(type='mmrazor.ModuleOutputs', source='')),
             teacher_recorders=dict(
-                fpn=dict(type='ModuleOutputs', source='')),
+                fpn=dict(type='mmrazor.ModuleOutputs', source='')),
             distill_losses=dict(
                 loss_mse=dict(type='mmdet.MSELoss'),
                 loss_l1=dict(type='mmdet.L1Loss'),
