@@ -201,6 +201,26 @@ class TestBenchmarkAccuracy(unittest.TestCase):
             self.mtimes)
         self.assertEqual(self.first['table'], self.second['table'])
 
+    def test_teacher_once_trains_no_other_teacher_seed(self):
+        """With ``--teacher-once`` the teacher row runs only at the
+        teacher seed: a missing seed-1 teacher is not trained."""
+        with tempfile.TemporaryDirectory() as work:
+            for seed in (0, 1):
+                for row, kind in (('student', 'student'),
+                                  (self.kd_row, 'kd')):
+                    _write_result(osp.join(work, row, f'seed{seed}'), row,
+                                  kind, seed, 'unused', 0.3, 0.5)
+            _write_result(osp.join(work, 'teacher', 'seed0'), 'teacher',
+                          'teacher', 0, self.teacher_ckpt, 0.4, 0.6)
+            result = self.tool.main([
+                self.paths['kd'], '--seeds', '0', '1', '--work-dir', work,
+                '--launcher', 'inprocess', '--teacher-once'])
+            self.assertEqual(result['failures'], [])
+            self.assertNotIn(('teacher', 1), result['records'])
+            self.assertTrue(all(r['skipped']
+                                for r in result['records'].values()))
+            self.assertFalse(osp.exists(osp.join(work, 'teacher', 'seed1')))
+
     def test_markdown_table(self):
         lines = self.second['table'].splitlines()
         self.assertEqual(len(lines), 2 + 3)

@@ -477,6 +477,10 @@ def parse_args(argv=None):
                         default='subprocess',
                         help='child process per tool call (default) or in '
                         'this process (faster start, used by the tests)')
+    parser.add_argument('--teacher-once', action='store_true',
+                        help='train each teacher only with --teacher-seed '
+                        '(the KD rows use that one anyway); its row then '
+                        'has one seed')
     parser.add_argument('--force', action='store_true',
                         help='re-run finished runs')
     parser.add_argument('--dry-run', action='store_true',
@@ -508,7 +512,9 @@ def main(argv=None) -> Dict:
     for r in rows:
         extra = f' (teacher: {r["teacher"]} seed {teacher_seed})' \
             if r['kind'] == 'kd' else ''
-        print(f'  {r["name"]:<40} {r["kind"]:<8} seeds {seeds}{extra}')
+        row_seeds = [teacher_seed] if args.teacher_once and \
+            r['kind'] == 'teacher' else seeds
+        print(f'  {r["name"]:<40} {r["kind"]:<8} seeds {row_seeds}{extra}')
     if args.dry_run:
         return dict(rows=[{k: v for k, v in r.items() if k != 'cfg'}
                           for r in rows], failures=[])
@@ -553,6 +559,9 @@ def main(argv=None) -> Dict:
 
     for row in rows:
         for seed in seeds:
+            if args.teacher_once and row['kind'] == 'teacher' and \
+                    seed != teacher_seed:
+                continue
             if (row['name'], seed) not in tried:
                 run(row, seed)
     summary = summarize(rows, records, args.metric)
