@@ -1,5 +1,5 @@
 # Copyright (c) mmkd_dense contributors. All rights reserved.
-"""The CWD and MGD baseline configs build and train (tiny inputs)."""
+"""The CWD, MGD and PKD baseline configs build and train (tiny inputs)."""
 import os.path as osp
 import unittest
 
@@ -12,6 +12,13 @@ from ..test_tools.tool_helpers import REPO_ROOT
 
 CWD = 'configs/baselines/cwd/cwd_fpn_retina-r101_retina-r50_2x_coco.py'
 MGD = 'configs/baselines/mgd/mgd_fpn_retina-r101_retina-r50_2x_coco.py'
+#: PKD children of configs/baselines/pkd/_base_/ -> mmrazor's loss weight
+PKD = {
+    'retina-r101_retina-r50_2x_coco': 10,
+    'gfl-r101_gfl-r50_1x_coco': 10,
+    'fcos-r101_fcos-r50_2x_coco': 10,
+    'faster-rcnn-r101_faster-rcnn-r50_2x_coco': 6,
+}
 
 
 class TestBaselineConfigs(unittest.TestCase):
@@ -62,6 +69,24 @@ class TestBaselineConfigs(unittest.TestCase):
             self.assertEqual(init.prefix, f'{part}.')
             self.assertEqual(init.checkpoint, cfg.model.teacher_ckpt)
         self.assertEqual(arch.backbone.depth, 50)
+
+    def test_pkd(self):
+        for pair, weight in PKD.items():
+            with self.subTest(pair=pair):
+                cfg, model, losses = self._train(
+                    f'configs/baselines/pkd/pkd_fpn_{pair}.py')
+                names = sorted(k for k in losses if k.startswith('distill.'))
+                # PKD distils the first 4 FPN levels (mmrazor's configs)
+                self.assertEqual(
+                    names, [f'distill.loss_pkd_fpn{i}' for i in range(4)])
+                for loss in model.distiller.distill_losses.values():
+                    self.assertEqual(type(loss).__name__, 'PKDLoss')
+                    self.assertEqual(loss.loss_weight, weight)
+                self.assertTrue(all(losses[n] > 0 for n in names))
+                # teacher: the R101 detector of the same family and schedule
+                family = pair.split('-r101')[0].replace('retina', 'retinanet')
+                self.assertIn(f'/{family}_r101_fpn',
+                              cfg.model.teacher.cfg_file)
 
 
 if __name__ == '__main__':

@@ -4,6 +4,7 @@
 head initialised from the teacher (``init_student=True``) while the
 backbone keeps its ImageNet initialisation, P2-P5 for Faster R-CNN, and the
 reference's box-size count (``area_mode='reference'``)."""
+import ast
 import copy
 import os.path as osp
 import tempfile
@@ -32,10 +33,13 @@ PUBLISHED = {
 
 
 def _student_base(cfg_path):
-    """The detector config the FGD config inherits (its ``_base_``)."""
+    """The student detector config the FGD config inherits (first entry
+    of its ``_base_``; the second is the FGD method base)."""
     with open(cfg_path) as f:
-        text = f.read()
-    rel = text.split("_base_ = ['", 1)[1].split("'", 1)[0]
+        tree = ast.parse(f.read())
+    rel = next(ast.literal_eval(node.value) for node in tree.body
+               if isinstance(node, ast.Assign)
+               and getattr(node.targets[0], 'id', None) == '_base_')[0]
     return Config.fromfile(osp.normpath(osp.join(osp.dirname(cfg_path),
                                                  rel)))
 
