@@ -1,7 +1,7 @@
 # Copyright (c) mmkd_dense contributors. All rights reserved.
 """Single-teacher distillation that gives losses the batch's ground truth."""
 import contextlib
-from typing import Dict, Iterator, List, Optional, Union
+from typing import Dict, Iterator, List, Optional, Sequence, Union
 
 import torch
 from mmengine.model import BaseModel
@@ -76,6 +76,14 @@ class GTAwareDistill(SingleTeacherDistill):
         allow_random_teacher (bool): allow ``teacher_ckpt=None``, i.e. a
             teacher that keeps its initialisation (tests, speed benchmarks);
             a warning goes to the run log. Defaults to False.
+        student_init_from_teacher (Sequence[str]): names of student
+            submodules (e.g. ``('neck', 'bbox_head')``) initialised from the
+            teacher's same-named submodules once the teacher is loaded: the
+            "inheriting" student initialisation of FGD (``init_student``)
+            and MGD. It follows ``model.teacher_ckpt`` wherever that is set
+            (config or ``--cfg-options``) and reads no file itself; the
+            copied parts are then skipped by ``Runner.init_weights()``.
+            Shapes must match (error naming the key). Defaults to ``()``.
         teacher_restored_from (str, optional): set by ``tools/test.py`` and
             ``tools/train.py --resume``: the full (distillation) checkpoint
             that the Runner loads after building restores the teacher, so
@@ -91,6 +99,7 @@ class GTAwareDistill(SingleTeacherDistill):
                  teacher_ckpt: Optional[str] = None,
                  teacher_forward: str = 'feat',
                  allow_random_teacher: bool = False,
+                 student_init_from_teacher: Sequence[str] = (),
                  teacher_restored_from: Optional[str] = None,
                  **kwargs) -> None:
         if teacher_forward not in TEACHER_FORWARD_MODES:
@@ -147,6 +156,61 @@ class GTAwareDistill(SingleTeacherDistill):
                 'init_cfg), so the distillation losses do not carry a '
                 "trained teacher's knowledge. Use this only for tests and "
                 'benchmarks.', level='WARNING')
+        self._init_student_from_teacher(
+            student_init_from_teacher,
+            copy=teacher_restored_from is None and not _CHECK_ONLY[0])
+
+    def _init_student_from_teacher(self, names: Sequence[str],
+                                   copy: bool) -> None:
+        """Copy the teacher's submodules ``names`` into the student's.
+
+        Args:
+            names (Sequence[str]): submodule names, e.g. ``'neck'``.
+            copy (bool): copy the tensors (False: check names and shapes
+                only, as in the preflight or when a full checkpoint is
+                restored next).
+        """
+        key = 'model.student_init_from_teacher'
+        if isinstance(names, str):
+            raise DistillConfigError(
+                f'{key} must be a list of submodule names, e.g. '
+                f"['neck', 'bbox_head'], got the string {names!r}.")
+        for name in names:
+            parts = []
+            for side, model in (('student', self.student),
+                                ('teacher', self.teacher)):
+                try:
+                    parts.append(model.get_submodule(name))
+                except AttributeError:
+                    top = sorted(n for n, _ in model.named_children())
+                    raise DistillConfigError(
+                        f'{key}: the {side} ({type(model).__name__}) has no '
+                        f'submodule "{name}"; top-level modules: {top}.'
+                    ) from None
+            student_part, teacher_part = parts
+            s_state = student_part.state_dict()
+            t_state = teacher_part.state_dict()
+            bad = [k for k in s_state
+                   if k not in t_state or s_state[k].shape != t_state[k].shape]
+            extra = [k for k in t_state if k not in s_state]
+            if bad or extra:
+                shown = ', '.join(
+                    f'{k} {tuple(s_state[k].shape)} vs '
+                    f'{tuple(t_state[k].shape) if k in t_state else "missing"}'
+                    for k in bad[:3])
+                raise DistillConfigError(
+                    f'{key}: student.{name} and teacher.{name} differ '
+                    f'({len(bad)} missing or mis-shaped, {len(extra)} extra '
+                    f'tensors; first: {shown or extra[:3]}). Only parts of '
+                    'the same architecture and width can be copied; remove '
+                    f'"{name}" from {key} for this pair.')
+            if copy:
+                student_part.load_state_dict(t_state)
+                # Runner.init_weights() must keep the copied weights
+                student_part._is_init = True
+                strict_loading.log(
+                    f'{key}: student.{name} initialised from teacher.{name} '
+                    f'({len(s_state)} tensors)')
 
     def _check_num_classes(self) -> Optional[tuple]:
         """Compare the teacher's and the student's class counts.

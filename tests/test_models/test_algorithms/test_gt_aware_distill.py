@@ -132,3 +132,58 @@ class TestGTAwareDistill(unittest.TestCase):
 
 if __name__ == '__main__':
     unittest.main()
+
+
+class TestStudentInitFromTeacher(unittest.TestCase):
+    """``student_init_from_teacher`` copies same-shaped teacher parts into
+    the student once the teacher is loaded (FGD's ``init_student``), keeps
+    them through ``init_weights()`` and names the key on a mismatch."""
+
+    CFG = osp.join(REPO, 'configs/baselines/crosskd/'
+                   'crosskd_head_retina-r18c32_retina-r18c16-fpn64_12e_'
+                   'digits.py')
+
+    def _teacher_ckpt(self, tmp):
+        teacher = build_model_from_cfg(Config.fromfile(osp.join(
+            REPO, 'configs/demo/retinanet_r18c32_fpn_12e_digits.py')))
+        gen = torch.Generator().manual_seed(3)
+        with torch.no_grad():
+            for p in teacher.parameters():
+                p.copy_(torch.randn(p.shape, generator=gen))
+        path = osp.join(tmp, 'teacher.pth')
+        torch.save(dict(state_dict=teacher.state_dict()), path)
+        return teacher, path
+
+    def test_head_copied_and_kept_by_init_weights(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            teacher, path = self._teacher_ckpt(tmp)
+            cfg = Config.fromfile(self.CFG)
+            cfg.model.teacher_ckpt = path
+            cfg.model.student_init_from_teacher = ['bbox_head']
+            model = build_model_from_cfg(cfg, drop_teacher_ckpt=False)
+        model.init_weights()
+        s_head = model.student.bbox_head.state_dict()
+        for k, v in teacher.bbox_head.state_dict().items():
+            self.assertTrue(torch.equal(s_head[k], v), k)
+        # the copy is independent of the teacher's tensors
+        self.assertNotEqual(
+            model.student.bbox_head.retina_cls.weight.data_ptr(),
+            model.teacher.bbox_head.retina_cls.weight.data_ptr())
+        # a part not listed is not copied (same shapes in both)
+        self.assertFalse(torch.equal(
+            model.student.neck.fpn_convs[0].conv.weight,
+            teacher.neck.fpn_convs[0].conv.weight))
+
+    def test_mismatched_part_names_the_key(self):
+        from mmkd_dense.models.distillers import DistillConfigError
+        cfg = Config.fromfile(self.CFG)
+        cfg.model.student_init_from_teacher = ['neck']  # c16 vs c32 inputs
+        with self.assertRaisesRegex(DistillConfigError,
+                                    'model.student_init_from_teacher.*neck'):
+            build_model_from_cfg(cfg)
+        cfg.model.student_init_from_teacher = ['nope']
+        with self.assertRaisesRegex(DistillConfigError, 'no submodule "nope"'):
+            build_model_from_cfg(cfg)
+        cfg.model.student_init_from_teacher = 'bbox_head'
+        with self.assertRaisesRegex(DistillConfigError, 'list of submodule'):
+            build_model_from_cfg(cfg)
