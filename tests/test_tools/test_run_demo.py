@@ -49,3 +49,25 @@ class TestRunDemoStages(unittest.TestCase):
 
 if __name__ == '__main__':
     unittest.main()
+
+    def test_data_option_reaches_every_split_and_evaluator(self):
+        """``--data`` must move train, val and test data and both
+        evaluators (it used to move only the train split, so training died
+        at the first validation on the default annotation file)."""
+        from mmengine.config import Config, DictAction
+        import argparse
+        parser = argparse.ArgumentParser()
+        parser.add_argument('--cfg-options', nargs='+', action=DictAction)
+        opts = parser.parse_args(
+            ['--cfg-options', *self.tool.data_options('/tmp/my_digits')])
+        for _, _, config, _ in self.tool.stage_runs('out_x', 'fgd'):
+            cfg = Config.fromfile(osp.join(REPO_ROOT, config))
+            cfg.merge_from_dict(opts.cfg_options)
+            for split in ('train', 'val', 'test'):
+                self.assertEqual(
+                    cfg[f'{split}_dataloader'].dataset.data_root,
+                    '/tmp/my_digits/')
+            for key in ('val_evaluator', 'test_evaluator'):
+                self.assertEqual(
+                    cfg[key].ann_file,
+                    '/tmp/my_digits/annotations/instances_val.json')

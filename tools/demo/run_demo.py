@@ -107,6 +107,19 @@ def count_params(config: str) -> float:
     return sum(p.numel() for p in model.parameters()) / 1e6
 
 
+def data_options(data: str) -> list:
+    """``--cfg-options`` that point every split and evaluator at ``data``
+    (a COCO-layout folder with ``annotations/instances_{train,val}.json``).
+    """
+    root = data.rstrip('/') + '/'
+    ann = f'{root}annotations/instances_val.json'
+    return [f'train_dataloader.dataset.data_root={root}',
+            f'val_dataloader.dataset.data_root={root}',
+            f'test_dataloader.dataset.data_root={root}',
+            f'val_evaluator.ann_file={ann}',
+            f'test_evaluator.ann_file={ann}']
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument('--method', choices=METHODS, default='fgd',
@@ -135,8 +148,7 @@ def main():
         if args.force or not osp.isfile(osp.join(REPO, ckpt)):
             print(f'[demo {tag}] training: {desc}', flush=True)
             cmd = [py, 'tools/train.py', config, '--work-dir', work,
-                   '--cfg-options', f'train_dataloader.dataset.data_root='
-                   f'{args.data}/', *options]
+                   '--cfg-options', *data_options(args.data), *options]
             train_s = run(cmd, tag, osp.join(REPO, out, f'{name}_train.log'))
         else:
             print(f'[demo {tag}] reusing {ckpt}', flush=True)
@@ -144,10 +156,7 @@ def main():
         print(f'[demo {tag}] evaluating with tools/test.py', flush=True)
         run([py, 'tools/test.py', config, ckpt, '--work-dir',
              osp.join(work, 'test'), '--metrics-out', metrics_file,
-             '--cfg-options',
-             f'test_dataloader.dataset.data_root={args.data}/',
-             f'test_evaluator.ann_file={args.data}/annotations/'
-             'instances_val.json', *options],
+             '--cfg-options', *data_options(args.data), *options],
             tag, osp.join(REPO, out, f'{name}_test.log'))
         with open(osp.join(REPO, metrics_file)) as f:
             metrics = json.load(f)
