@@ -1,7 +1,8 @@
 # Copyright (c) mmkd_dense contributors. All rights reserved.
 """The FGD baseline configs follow the published recipe (yzd-v/FGD
 ``configs/distillers/fgd/*``): the authors' weights, the student's neck and
-head initialised from the teacher (``init_student=True``) while the
+head initialised from the teacher (``init_student=True``, here
+``model.student_init_from_teacher``) while the
 backbone keeps its ImageNet initialisation, P2-P5 for Faster R-CNN, and the
 reference's box-size count (``area_mode='reference'``)."""
 import ast
@@ -52,20 +53,13 @@ class TestFGDPublishedRecipe(unittest.TestCase):
                 path = osp.join(FGD, name)
                 cfg = Config.fromfile(path)
                 arch = cfg.model.architecture
-                # neck and head(s) from the teacher checkpoint
-                for part in parts:
-                    init = arch[part].init_cfg
-                    self.assertEqual(init.type, 'Pretrained')
-                    self.assertEqual(init.prefix, f'{part}.')
-                    self.assertEqual(init.checkpoint, cfg.model.teacher_ckpt)
-                # the backbone keeps the detector config's (ImageNet) init
+                # neck and head(s) copied from the loaded teacher
+                self.assertEqual(list(cfg.model.student_init_from_teacher),
+                                 list(parts))
+                # the student is the detector config's (ImageNet backbone)
                 base = _student_base(path)
-                self.assertEqual(arch.backbone.init_cfg,
-                                 base.model.backbone.init_cfg)
                 self.assertEqual(arch.backbone.depth, 50)
-                for key in base.model:
-                    if key not in parts:
-                        self.assertEqual(arch[key], base.model[key], key)
+                self.assertEqual(arch.to_dict(), base.model.to_dict())
                 # levels: P3-P7 one-stage, P2-P5 Faster R-CNN
                 mappings = cfg.model.distiller.loss_forward_mappings
                 self.assertEqual(
@@ -86,22 +80,23 @@ class TestFGDPublishedRecipe(unittest.TestCase):
 
 
 class TestStudentInitFromTeacher(unittest.TestCase):
-    """``init_weights`` of the configured student: backbone from the
-    (ImageNet) backbone file, neck and head(s) from the teacher checkpoint,
-    nothing of the teacher's backbone.
+    """After ``init_weights`` the distillation model's student has its
+    backbone from the (ImageNet) backbone file and its neck and head(s)
+    from the teacher checkpoint given as ``model.teacher_ckpt`` (as a user
+    passes it with ``--cfg-options``), nothing of the teacher's backbone.
 
     Both files are made here: the "ImageNet" file is a random ResNet state
     dict with torchvision's key names (plus its ``fc`` classifier), the
-    teacher checkpoint the state dict of a detector of the student's
-    architecture (the FGD teachers' necks and heads have the same shapes)
-    with a different seed. The backbone is made a ResNet-18 (and the FPN
-    inputs adapted) to keep the test fast; the loading path does not depend
-    on the depth.
+    teacher checkpoint the state dict of a detector with the student's
+    neck/head shapes (as the FGD teachers have) and a different seed. The
+    backbones are made ResNet-18 (and the FPN inputs adapted) to keep the
+    test fast; the copying does not depend on the depth.
     """
 
     def _check(self, name, parts):
+        from mmkd_dense.testing import build_model_from_cfg
         cfg = Config.fromfile(osp.join(FGD, name))
-        arch = copy.deepcopy(cfg.model.architecture)
+        arch = cfg.model.architecture
         arch.backbone.depth = 18
         arch.neck.in_channels = [64, 128, 256, 512]
         with tempfile.TemporaryDirectory() as tmp:
@@ -118,8 +113,6 @@ class TestStudentInitFromTeacher(unittest.TestCase):
 
             teacher_arch = copy.deepcopy(arch)
             teacher_arch.backbone.init_cfg = None
-            for part in parts:
-                teacher_arch[part].pop('init_cfg')
             torch.manual_seed(2)
             teacher = MODELS.build(teacher_arch)
             teacher_file = osp.join(tmp, 'teacher.pth')
@@ -128,11 +121,13 @@ class TestStudentInitFromTeacher(unittest.TestCase):
 
             arch.backbone.init_cfg = dict(type='Pretrained',
                                           checkpoint=imagenet_file)
-            for part in parts:
-                arch[part].init_cfg.checkpoint = teacher_file
+            cfg.model.teacher = teacher_arch
+            cfg.model.teacher_ckpt = teacher_file
             torch.manual_seed(3)
-            student = MODELS.build(arch)
-            student.init_weights()
+            model = build_model_from_cfg(cfg, drop_teacher_ckpt=False,
+                                         imagenet_init=True)
+            model.init_weights()
+        student = model.student
 
         teacher_state = teacher.state_dict()
         loaded = 0

@@ -22,24 +22,8 @@ DEMO_STUDENT = osp.join(REPO,
 
 
 def set_teacher_ckpt(cfg, ckpt):
-    """Set ``model.teacher_ckpt`` and every student ``Pretrained`` init
-    that loads the configured teacher checkpoint (the FGD/MGD "init the
-    student's neck and head from the teacher" configs) to ``ckpt``."""
-    old = cfg.model.get('teacher_ckpt')
-
-    def walk(node):
-        if isinstance(node, dict):
-            init = node.get('init_cfg')
-            if isinstance(init, dict) and init.get('type') == 'Pretrained' \
-                    and old and init.get('checkpoint') == old:
-                init['checkpoint'] = ckpt
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for value in node:
-                walk(value)
-
-    walk(cfg.model.get('architecture'))
+    """Set ``model.teacher_ckpt`` (the FGD/MGD student parts copied from the
+    teacher follow it: ``model.student_init_from_teacher``)."""
     cfg.model.teacher_ckpt = ckpt
     return cfg
 

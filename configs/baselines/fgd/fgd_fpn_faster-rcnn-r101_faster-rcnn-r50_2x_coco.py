@@ -1,10 +1,6 @@
 # FGD (Focal and Global KD, CVPR 2022) baseline: Faster R-CNN R101 -> Faster R-CNN R50, 2x COCO.
 #   1. python tools/train.py configs/detectors/faster_rcnn/faster-rcnn_r101_fpn_2x_coco.py
-#   2. python tools/train.py {this config} --cfg-options \
-#        model.teacher_ckpt=T \
-#        model.architecture.neck.init_cfg.checkpoint=T \
-#        model.architecture.rpn_head.init_cfg.checkpoint=T \
-#        model.architecture.roi_head.init_cfg.checkpoint=T
+#   2. python tools/train.py {this config} --cfg-options model.teacher_ckpt=T
 #      (T = work_dirs/faster-rcnn_r101_fpn_2x_coco/epoch_24.pth; or edit teacher_ckpt below)
 # As in FGD's config (init_student=True), the student's neck, RPN and RoI head start from
 # the teacher's weights (same shapes for R101 and R50); the backbone keeps its
@@ -16,24 +12,15 @@ _base_ = [
 
 teacher_ckpt = 'work_dirs/faster-rcnn_r101_fpn_2x_coco/epoch_24.pth'
 
-student = dict(
-    _base_.model,
-    neck=dict(_base_.model.neck,
-              init_cfg=dict(type='Pretrained', prefix='neck.',
-                            checkpoint=teacher_ckpt)),
-    rpn_head=dict(_base_.model.rpn_head,
-                  init_cfg=dict(type='Pretrained', prefix='rpn_head.',
-                                checkpoint=teacher_ckpt)),
-    roi_head=dict(_base_.model.roi_head,
-                  init_cfg=dict(type='Pretrained', prefix='roi_head.',
-                                checkpoint=teacher_ckpt)))
-
 model = dict(
     _delete_=True,
     **_base_.distill,
-    architecture=student,
+    architecture=_base_.model,
     teacher=dict(cfg_file='configs/detectors/faster_rcnn/faster-rcnn_r101_fpn_2x_coco.py'),
-    teacher_ckpt=teacher_ckpt)
+    teacher_ckpt=teacher_ckpt,
+    # FGD's init_student: copied from the loaded teacher, so they
+    # follow model.teacher_ckpt wherever it is set
+    student_init_from_teacher=['neck', 'rpn_head', 'roi_head'])
 # validates the student, then the teacher (logged as teacher.coco/...)
 val_cfg = dict(_delete_=True, type='mmrazor.SingleTeacherDistillValLoop')
 optim_wrapper = dict(clip_grad=dict(max_norm=35, norm_type=2))

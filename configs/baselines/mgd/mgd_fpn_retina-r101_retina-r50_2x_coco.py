@@ -7,28 +7,22 @@
 # As in mmrazor's MGD config, the student's neck and head start from the teacher's
 # weights ("inheriting" init, same FPN/head shapes for R101 and R50).
 #   1. python tools/train.py configs/detectors/retinanet/retinanet_r101_fpn_2x_coco.py
-#   2. python tools/train.py {this config} --cfg-options \
-#        model.teacher_ckpt=T model.architecture.neck.init_cfg.checkpoint=T \
-#        model.architecture.bbox_head.init_cfg.checkpoint=T
+#   2. python tools/train.py {this config} --cfg-options model.teacher_ckpt=T
 #      (T = work_dirs/retinanet_r101_fpn_2x_coco/epoch_24.pth; or edit teacher_ckpt below)
 _base_ = ['../../detectors/retinanet/retinanet_r50_fpn_2x_coco.py']
 
 teacher_ckpt = 'work_dirs/retinanet_r101_fpn_2x_coco/epoch_24.pth'
-student = dict(
-    _base_.model,
-    neck=dict(_base_.model.neck,
-              init_cfg=dict(type='Pretrained', prefix='neck.', checkpoint=teacher_ckpt)),
-    bbox_head=dict(_base_.model.bbox_head,
-                   init_cfg=dict(type='Pretrained', prefix='bbox_head.',
-                                 checkpoint=teacher_ckpt)))
 
 model = dict(
     _delete_=True,
     _scope_='mmrazor',
     type='mmkd_dense.GTAwareDistill',
-    architecture=student,
+    architecture=_base_.model,
     teacher=dict(cfg_file='configs/detectors/retinanet/retinanet_r101_fpn_2x_coco.py'),
     teacher_ckpt=teacher_ckpt,
+    # MGD's inheriting init: neck and head copied from the loaded
+    # teacher, so they follow model.teacher_ckpt wherever it is set
+    student_init_from_teacher=['neck', 'bbox_head'],
     teacher_forward='feat',
     distiller=dict(
         type='mmkd_dense.GTAwareDistiller',
