@@ -1,9 +1,10 @@
 # Copyright (c) mmkd_dense contributors. All rights reserved.
 """Accuracy benchmark in one command: teacher, no-KD student, each method.
 
-For every distillation config given (default: all of ``configs/demo``) and
-every seed it trains and tests, with this repository's ``tools/train.py``
-and ``tools/test.py`` (mmengine ``Runner``):
+For every distillation config given (default: ``configs/demo`` and the LD
+and CrossKD digits configs, :data:`DEFAULT_CONFIG_GLOBS`) and every seed it
+trains and tests, with this repository's ``tools/train.py`` and
+``tools/test.py`` (mmengine ``Runner``):
 
 - ``teacher``: the teacher's own detector config (``model.teacher.cfg_file``)
   -- or, for an inline teacher dict, the distillation config with
@@ -59,7 +60,11 @@ __all__ = ['plan_runs', 'run_one', 'summarize', 'format_table', 'main']
 
 TRAIN_SCRIPT = osp.join(REPO_ROOT, 'tools', 'train.py')
 TEST_SCRIPT = osp.join(REPO_ROOT, 'tools', 'test.py')
-DEFAULT_CONFIG_GLOB = 'configs/demo/*.py'
+#: Default rows: the demo (FGD) and the head-level baselines LD and CrossKD
+#: on the digits set; other methods are given as arguments.
+DEFAULT_CONFIG_GLOBS = ('configs/demo/*.py',
+                        'configs/baselines/ld/*_digits.py',
+                        'configs/baselines/crosskd/*_digits.py')
 
 
 # --------------------------------------------------------------------- #
@@ -454,7 +459,7 @@ def parse_args(argv=None):
         'N seeds; markdown table of mean ± std mAP (resumable)')
     parser.add_argument('configs', nargs='*',
                         help=f'distillation configs (default: '
-                        f'{DEFAULT_CONFIG_GLOB})')
+                        f'{" ".join(DEFAULT_CONFIG_GLOBS)})')
     parser.add_argument('--seeds', nargs='+', type=int, default=[0, 1, 2])
     parser.add_argument('--teacher-seed', type=int, default=None,
                         help='seed of the teacher the KD runs use '
@@ -499,7 +504,8 @@ def main(argv=None) -> Dict:
             raise SystemExit('--device cuda given but CUDA is not available')
     configs = args.configs or sorted(
         osp.relpath(p, REPO_ROOT)
-        for p in glob.glob(osp.join(REPO_ROOT, DEFAULT_CONFIG_GLOB)))
+        for pattern in DEFAULT_CONFIG_GLOBS
+        for p in glob.glob(osp.join(REPO_ROOT, pattern)))
     seeds = list(dict.fromkeys(args.seeds))
     teacher_seed = args.teacher_seed if args.teacher_seed is not None \
         else seeds[0]
