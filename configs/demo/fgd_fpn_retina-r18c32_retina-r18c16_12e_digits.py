@@ -8,7 +8,7 @@ _base_ = ['./retinanet_r18c16_fpn_12e_digits.py']
 teacher_ckpt = 'work_dirs/demo/teacher/epoch_12.pth'
 fgd_loss = dict(
     type='mmkd_dense.FGDLoss', student_channels=32, teacher_channels=64,
-    temp=0.5, alpha_fgd=0.001, beta_fgd=0.0005, gamma_fgd=0.0005,
+    temperature=0.5, alpha_fgd=0.001, beta_fgd=0.0005, gamma_fgd=0.0005,
     lambda_fgd=0.000005)
 
 model = dict(

@@ -16,11 +16,11 @@ teacher_ckpt = 'work_dirs/demo/teacher/epoch_12.pth'
 num_levels = 3  # FPN P3-P5
 # LSFI weights: one-stage defaults (FGD RetinaNet).
 lsfi_loss = dict(
-    type='mmkd_dense.LSFILoss', channels=64, temp=0.5, alpha=0.001,
+    type='mmkd_dense.LSFILoss', channels=64, temperature=0.5, alpha=0.001,
     beta=0.0005, gamma=0.0005, pool_sizes=(1, 3, 5))
 mdc_loss = dict(
-    type='mmkd_dense.MDCLoss', lambda_g=6.0, lambda_l=6.0, window_size=5,
-    sigma=1.5, c1=1e-4, c2=9e-4)
+    type='mmkd_dense.MDCLoss', global_weight=6.0, local_weight=6.0,
+    window_size=5, sigma=1.5, c1=1e-4, c2=9e-4)
 adapter = dict(
     type='mmkd_dense.FeatureAdapter', in_channels=32, out_channels=64)
 

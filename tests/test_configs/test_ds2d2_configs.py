@@ -142,7 +142,7 @@ class TestDS2D2ConfigFiles(unittest.TestCase):
                 losses = model.distiller.distill_losses
                 w_ll, w_hf, w_ff, w_ha = WEIGHTS[(fam, ds)]
                 exp = losses.loss_ds2d2_explicit
-                self.assertEqual((exp.loss_weight_ll, exp.loss_weight_hf),
+                self.assertEqual((exp.ll_weight, exp.hf_weight),
                                  (w_ll, w_hf))
                 self.assertEqual(losses.loss_ds2d2_ff.loss_weight, w_ff)
                 self.assertEqual(losses.loss_ds2d2_hf.loss_weight, w_ha)
@@ -158,12 +158,12 @@ class TestDS2D2ConfigFiles(unittest.TestCase):
                 self.assertEqual(amp.load_from, model.teacher_ckpt)
                 if fam == 'faster-rcnn':
                     self.assertEqual(losses.loss_ds2d2_ff.temperature, 3.0)
-                    self.assertEqual(losses.loss_ds2d2_ff.loss_cls_weight,
+                    self.assertEqual(losses.loss_ds2d2_ff.cls_weight,
                                      0.5)
                     self.assertTrue(
                         losses.loss_ds2d2_ff.avg_factor_as_weight)
                 else:
-                    self.assertEqual(losses.loss_ds2d2_ff.beta, 1.0)
+                    self.assertEqual(losses.loss_ds2d2_ff.qfl_beta, 1.0)
                 self.assertEqual(cfg.optim_wrapper.optimizer.lr, LR[fam])
 
     def test_missing_amplifier_checkpoint_is_reported(self):

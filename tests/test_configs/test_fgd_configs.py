@@ -20,7 +20,7 @@ from mmkd_dense.registry import MODELS
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 FGD = osp.join(ROOT, 'configs/baselines/fgd')
 #: config -> (student parts initialised from the teacher, distilled
-#: levels, (temp, alpha, beta, gamma, lambda) of the authors' config)
+#: levels, (temperature, alpha, beta, gamma, lambda) of the authors' config)
 PUBLISHED = {
     'fgd_fpn_retina-r101_retina-r50_2x_coco.py':
     (('neck', 'bbox_head'), 5, (0.5, 1e-3, 5e-4, 5e-4, 5e-6)),
@@ -73,7 +73,7 @@ class TestFGDPublishedRecipe(unittest.TestCase):
                 for loss_cfg in losses.values():
                     loss = MODELS.build(copy.deepcopy(loss_cfg))
                     self.assertEqual(
-                        (loss.temp, loss.alpha_fgd, loss.beta_fgd,
+                        (loss.temperature, loss.alpha_fgd, loss.beta_fgd,
                          loss.gamma_fgd, loss.lambda_fgd), weights)
                     self.assertEqual(loss.area_mode, 'reference')
                 self.assertEqual(cfg.optim_wrapper.clip_grad.max_norm, 35)

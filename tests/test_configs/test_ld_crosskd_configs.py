@@ -59,7 +59,7 @@ class TestConfigSet(unittest.TestCase):
             self.assertEqual(cfg.model.teacher_forward, 'tensor')
         for path in LD:
             loss = Config.fromfile(path).model.distiller.distill_losses
-            self.assertEqual((loss.loss_ld.loss_ld.T,
+            self.assertEqual((loss.loss_ld.loss_ld.temperature,
                               loss.loss_ld.loss_ld.loss_weight), (10, 0.25))
 
 

@@ -38,7 +38,8 @@ EXPECTED = [
     for pair in ('retina-r101_retina-r50', 'fcos-r101_fcos-r50',
                  'faster-rcnn-r101_faster-rcnn-r50', 'gfl-r101_gfl-r50')
 ] + ['lsfi-mdc_fpn_retina-r18c32_retina-r18c16_12e_digits.py']
-#: (temp, alpha, beta, gamma) of LSFILoss per student family (methods.md)
+#: (temperature, alpha, beta, gamma) of LSFILoss per student family
+#: (methods.md)
 LSFI_WEIGHTS = {
     'retina': (0.5, 1e-3, 5e-4, 5e-4),
     'gfl': (0.5, 1e-3, 5e-4, 5e-4),
@@ -128,11 +129,11 @@ class TestLSFIMDCConfigFiles(unittest.TestCase):
         lsfi = distiller.distill_losses.loss_lsfi_fpn0
         weights = LSFI_WEIGHTS[fields['t'] if fields['t'] == fields['s']
                                else fields['s']]
-        self.assertEqual((lsfi.temp, lsfi.alpha, lsfi.beta, lsfi.gamma),
+        self.assertEqual((lsfi.temperature, lsfi.alpha, lsfi.beta, lsfi.gamma),
                          weights)
         self.assertEqual(tuple(lsfi.pool_sizes), (1, 3, 5))
         mdc = distiller.distill_losses.loss_mdc_fpn0
-        self.assertEqual((mdc.lambda_g, mdc.lambda_l), (6.0, 6.0))
+        self.assertEqual((mdc.global_weight, mdc.local_weight), (6.0, 6.0))
         # teacher checkpoint = last epoch of the teacher config's work dir
         teacher_file = cfg.model.teacher.cfg_file
         teacher_cfg = Config.fromfile(osp.join(ROOT, teacher_file))

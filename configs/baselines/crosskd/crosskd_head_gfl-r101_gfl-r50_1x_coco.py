@@ -42,7 +42,7 @@ model = dict(
                 reused_teacher_head_idx=3,
                 loss_cls_kd=dict(type='mmkd_dense.KDQualityFocalLoss',
                                  beta=1.0, loss_weight=1.0),
-                loss_reg_kd=dict(type='mmkd_dense.KDKLDivLoss', T=1,
+                loss_reg_kd=dict(type='mmkd_dense.KDKLDivLoss', temperature=1,
                                  class_reduction='sum', loss_weight=4.0),
                 student_head='bbox_head',
                 teacher_head='bbox_head')),

@@ -27,7 +27,7 @@ model = dict(
             loss_ld=dict(
                 type='mmkd_dense.LDLoss',
                 # mmdet configs/ld: KnowledgeDistillationKLDivLoss T=10, w 0.25
-                loss_ld=dict(type='mmkd_dense.KDKLDivLoss', T=10,
+                loss_ld=dict(type='mmkd_dense.KDKLDivLoss', temperature=10,
                              class_reduction='mean', loss_weight=0.25),
                 # the student head whose positives (ATSS) get LD
                 student_head='bbox_head')),

@@ -25,7 +25,7 @@ model = dict(
         distill_losses=dict(
             loss_ld=dict(
                 type='mmkd_dense.LDLoss',
-                loss_ld=dict(type='mmkd_dense.KDKLDivLoss', T=10,
+                loss_ld=dict(type='mmkd_dense.KDKLDivLoss', temperature=10,
                              class_reduction='mean', loss_weight=0.25),
                 student_head='bbox_head')),
         loss_forward_mappings=dict(

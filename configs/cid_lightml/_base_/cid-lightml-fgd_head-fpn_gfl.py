@@ -6,7 +6,7 @@ _base_ = ['./cid-lightml_head_gfl.py']
 
 fgd_loss = dict(
     type='mmkd_dense.FGDLoss', student_channels=256, teacher_channels=256,
-    temp=0.5, alpha_fgd=0.001, beta_fgd=0.0005, gamma_fgd=0.0005,
+    temperature=0.5, alpha_fgd=0.001, beta_fgd=0.0005, gamma_fgd=0.0005,
     lambda_fgd=5e-06)
 cid_fgd_loss = dict(
     type='mmkd_dense.CIDWeightedFeatureLoss', loss=fgd_loss, mode='mask',

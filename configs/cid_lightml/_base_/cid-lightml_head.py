@@ -9,7 +9,7 @@
 #                teacher_ckpt=<teacher .pth>)
 # (configs/README.md, "Configs as children").
 cid_loss = dict(
-    type='mmkd_dense.CIDLoss', box_kd='giou', cls_weight=1.0, box_weight=1.0,
+    type='mmkd_dense.CIDLoss', box_kd='giou', cls_weight=1.0, reg_weight=1.0,
     expand=1.5, min_half=1.0)
 
 distill = dict(

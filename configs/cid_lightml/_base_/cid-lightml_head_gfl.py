@@ -4,8 +4,8 @@
 # L_CID = (1/Z) sum_p W(p) [1.0 * KDQFL + 0.25 * (T^2/4) sum_edges KL(T=10)]
 _base_ = ['./cid-lightml_head.py']
 
-cid_loss = dict(box_kd='kl', box_weight=0.25, temperature=10.0)
+cid_loss = dict(box_kd='kl', reg_weight=0.25, temperature=10.0)
 distill = dict(
     distiller=dict(
         distill_losses=dict(
-            loss_cid=dict(box_kd='kl', box_weight=0.25, temperature=10.0))))
+            loss_cid=dict(box_kd='kl', reg_weight=0.25, temperature=10.0))))

@@ -3,7 +3,7 @@
 # head): CIDRoILoss on the student's sampled RoIs, the teacher's RoI head run
 # (no grad) on the teacher's FPN features.
 cid_roi_loss = dict(
-    type='mmkd_dense.CIDRoILoss', cls_weight=1.0, box_weight=1.0,
+    type='mmkd_dense.CIDRoILoss', cls_weight=1.0, reg_weight=1.0,
     temperature=1.0, expand=1.5, min_half=1.0)
 
 distill = dict(

@@ -23,14 +23,14 @@ distill = dict(
                 type='mmkd_dense.DS2D2ExplicitLoss',
                 student_channels=256,
                 teacher_channels=256,
-                loss_weight_ll=1e-05,
-                loss_weight_hf=1e-05),
+                ll_weight=1e-05,
+                hf_weight=1e-05),
             # w_FF * L_imp(teacher head on F)
             loss_ds2d2_ff=dict(
                 type='mmkd_dense.DS2D2DenseImplicitLoss',
                 amplifier='teacher',
                 loss_weight=1.0,
-                beta=1.0),
+                qfl_beta=1.0),
             # w_HA * L_imp(HF amplifier on HF(F))
             loss_ds2d2_hf=dict(
                 type='mmkd_dense.DS2D2DenseImplicitLoss',
@@ -38,7 +38,7 @@ distill = dict(
                 amplifier_cfg=None,
                 amplifier_ckpt=None,
                 loss_weight=1.0,
-                beta=1.0)),
+                qfl_beta=1.0)),
         loss_forward_mappings=dict(
             loss_ds2d2_explicit=dict(
                 preds_S=dict(from_student=True, recorder='fpn'),

@@ -16,7 +16,7 @@ distill = dict(
     teacher_ckpt=teacher_ckpt,
     distiller=dict(
         distill_losses=dict(
-            loss_ds2d2_explicit=dict(loss_weight_ll=0.12, loss_weight_hf=1.2),
+            loss_ds2d2_explicit=dict(ll_weight=0.12, hf_weight=1.2),
             loss_ds2d2_ff=dict(loss_weight=0.0015),
             loss_ds2d2_hf=dict(
                 amplifier_cfg=amplifier_cfg, amplifier_ckpt=amplifier_ckpt, loss_weight=0.003))))

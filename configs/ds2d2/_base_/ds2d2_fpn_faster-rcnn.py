@@ -29,15 +29,15 @@ distill = dict(
                 type='mmkd_dense.DS2D2ExplicitLoss',
                 student_channels=256,
                 teacher_channels=256,
-                loss_weight_ll=0.5,
-                loss_weight_hf=0.5),
+                ll_weight=0.5,
+                hf_weight=0.5),
             # w_FF * L_imp(teacher head on F)
             loss_ds2d2_ff=dict(
                 type='mmkd_dense.DS2D2RoIImplicitLoss',
                 amplifier='teacher',
                 loss_weight=1e-05,
                 temperature=3.0,
-                loss_cls_weight=0.5,
+                cls_weight=0.5,
                 # reference quirk: KL x #sampled RoIs (see README)
                 avg_factor_as_weight=True),
             # w_HA * L_imp(HF amplifier on HF(F))
@@ -48,7 +48,7 @@ distill = dict(
                 amplifier_ckpt=None,
                 loss_weight=1e-05,
                 temperature=3.0,
-                loss_cls_weight=0.5,
+                cls_weight=0.5,
                 # reference quirk: KL x #sampled RoIs (see README)
                 avg_factor_as_weight=True)),
         loss_forward_mappings=dict(

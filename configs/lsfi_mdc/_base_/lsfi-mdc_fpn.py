@@ -10,11 +10,11 @@
 num_levels = 5
 # LSFI weights: one-stage defaults (FGD RetinaNet/GFL).
 lsfi_loss = dict(
-    type='mmkd_dense.LSFILoss', channels=256, temp=0.5, alpha=0.001,
+    type='mmkd_dense.LSFILoss', channels=256, temperature=0.5, alpha=0.001,
     beta=0.0005, gamma=0.0005, pool_sizes=(1, 3, 5))
 mdc_loss = dict(
-    type='mmkd_dense.MDCLoss', lambda_g=6.0, lambda_l=6.0, window_size=5,
-    sigma=1.5, c1=1e-4, c2=9e-4)
+    type='mmkd_dense.MDCLoss', global_weight=6.0, local_weight=6.0,
+    window_size=5, sigma=1.5, c1=1e-4, c2=9e-4)
 # 1x1 student adapters, one per level: distiller connectors, trained with
 # the student and dropped when the student is exported.
 adapter = dict(

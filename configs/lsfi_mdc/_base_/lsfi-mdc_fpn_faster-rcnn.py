@@ -3,7 +3,7 @@
 # Faster R-CNN config; FPN P2-P6, 256 channels; rest as lsfi-mdc_fpn.py.
 _base_ = ['./lsfi-mdc_fpn.py']
 
-lsfi_weights = dict(temp=0.5, alpha=5e-05, beta=2.5e-05, gamma=5e-05)
+lsfi_weights = dict(temperature=0.5, alpha=5e-05, beta=2.5e-05, gamma=5e-05)
 lsfi_loss = lsfi_weights
 distill = dict(
     distiller=dict(

@@ -3,7 +3,7 @@
 # config; everything else as lsfi-mdc_fpn.py (P3-P7, 256 channels).
 _base_ = ['./lsfi-mdc_fpn.py']
 
-lsfi_weights = dict(temp=0.8, alpha=0.0016, beta=0.0008, gamma=0.0008)
+lsfi_weights = dict(temperature=0.8, alpha=0.0016, beta=0.0008, gamma=0.0008)
 lsfi_loss = lsfi_weights
 distill = dict(
     distiller=dict(

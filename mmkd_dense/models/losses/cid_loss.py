@@ -18,6 +18,7 @@ from ..utils.cid_weights import cid_weights
 from ..utils.dense_head_kd import (aligned_giou_loss, find_module,
                                    get_box_tensor, prior_grid)
 from ..utils.precision import autocast_disabled, to_float32
+from ..utils.renamed_args import renamed_args
 from .kd_quality_focal_loss import kd_quality_focal_loss
 
 __all__ = ['CIDLoss', 'distribution_kl', 'BOX_KD_MODES']
@@ -44,6 +45,7 @@ def distribution_kl(pred: Tensor, target: Tensor, temperature: float,
 
 
 @MODELS.register_module()
+@renamed_args(box_weight='reg_weight')
 class CIDLoss(nn.Module):
     """CID-weighted logit distillation for a dense detection head.
 
@@ -84,7 +86,8 @@ class CIDLoss(nn.Module):
     Args:
         box_kd (str): ``'kl'``, ``'giou'`` or ``'none'``.
         cls_weight (float): lc. Defaults to 1.0.
-        box_weight (float, optional): lb; None gives 0.25 for ``'kl'`` and
+        reg_weight (float, optional): lb, weight of the box term (its kind
+            set by ``box_kd``); None gives 0.25 for ``'kl'`` and
             1.0 for ``'giou'``.
         temperature (float): T of ``'kl'``. Defaults to 10.
         qfl_beta (float): KDQFL beta. Defaults to 1.0.
@@ -105,7 +108,7 @@ class CIDLoss(nn.Module):
     def __init__(self,
                  box_kd: str = 'kl',
                  cls_weight: float = 1.0,
-                 box_weight: Optional[float] = None,
+                 reg_weight: Optional[float] = None,
                  temperature: float = 10.0,
                  qfl_beta: float = 1.0,
                  expand: float = 1.5,
@@ -119,7 +122,7 @@ class CIDLoss(nn.Module):
                              f'got "{box_kd}".')
         self.box_kd = box_kd
         self.cls_weight = cls_weight
-        self.box_weight = (box_weight if box_weight is not None else
+        self.reg_weight = (reg_weight if reg_weight is not None else
                            (0.25 if box_kd == 'kl' else 1.0))
         self.temperature = temperature
         self.qfl_beta = qfl_beta
@@ -236,8 +239,8 @@ class CIDLoss(nn.Module):
             z = z + weight.sum()
             cost = self.cls_weight * self._cls_term(
                 cs.float(), ct.float(), num_priors)  # (N, H, W)
-            if self.box_kd != 'none' and self.box_weight > 0:
-                cost = cost + self.box_weight * self._box_term(
+            if self.box_kd != 'none' and self.reg_weight > 0:
+                cost = cost + self.reg_weight * self._box_term(
                     bs.float(), bt.float(), head_s, level, num_priors)
             total = total + (weight * cost).sum()
         return self.loss_weight * total / z.clamp(min=1.0)

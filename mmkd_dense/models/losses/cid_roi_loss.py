@@ -16,12 +16,14 @@ from ..utils.cid_weights import cid_point_weights
 from ..utils.dense_head_kd import (aligned_giou_loss, find_module,
                                    get_box_tensor)
 from ..utils.precision import autocast_disabled, to_float32
+from ..utils.renamed_args import renamed_args
 from .cid_loss import distribution_kl
 
 __all__ = ['CIDRoILoss']
 
 
 @MODELS.register_module()
+@renamed_args(box_weight='reg_weight')
 class CIDRoILoss(nn.Module):
     """CID-weighted KD of a two-stage detector's RoI box head.
 
@@ -45,7 +47,7 @@ class CIDRoILoss(nn.Module):
 
     Args:
         cls_weight (float): lc. Defaults to 1.0.
-        box_weight (float): lb. Defaults to 1.0.
+        reg_weight (float): lb, weight of the box term. Defaults to 1.0.
         temperature (float): T of the class KL. Defaults to 1.0.
         expand (float): GT enlargement. Defaults to 1.5.
         min_half (float): minimum enlarged half-size in strides of the
@@ -63,7 +65,7 @@ class CIDRoILoss(nn.Module):
 
     def __init__(self,
                  cls_weight: float = 1.0,
-                 box_weight: float = 1.0,
+                 reg_weight: float = 1.0,
                  temperature: float = 1.0,
                  expand: float = 1.5,
                  min_half: float = 1.0,
@@ -72,7 +74,7 @@ class CIDRoILoss(nn.Module):
                  loss_weight: float = 1.0) -> None:
         super().__init__()
         self.cls_weight = cls_weight
-        self.box_weight = box_weight
+        self.reg_weight = reg_weight
         self.temperature = temperature
         self.expand = expand
         self.min_half = min_half
@@ -172,8 +174,8 @@ class CIDRoILoss(nn.Module):
         student_cls = student_cls.float()
         cost = self.cls_weight * distribution_kl(
             student_cls, teacher_cls.float(), self.temperature, dim=1)
-        if self.box_weight > 0:
-            cost = cost + self.box_weight * self._box_term(
+        if self.reg_weight > 0:
+            cost = cost + self.reg_weight * self._box_term(
                 student_reg.float(), teacher_reg.float(), teacher_cls, rois,
                 roi_head_s.bbox_head)
         return self.loss_weight * (weight * cost).sum() / z.clamp(min=1.0)

@@ -34,8 +34,8 @@ DEFAULT_KD_LOSSES = dict(
             dict(type='mmdet.GIoULoss', loss_weight=1.0)),
     gfl=(dict(type='mmkd_dense.KDQualityFocalLoss', beta=1.0,
               loss_weight=1.0),
-         dict(type='mmkd_dense.KDKLDivLoss', T=1, class_reduction='sum',
-              loss_weight=4.0)),
+         dict(type='mmkd_dense.KDKLDivLoss', temperature=1,
+              class_reduction='sum', loss_weight=4.0)),
     point=(dict(type='mmkd_dense.KDQualityFocalLoss', beta=1.0,
                 loss_weight=0.4),
            dict(type='mmdet.IoULoss', loss_weight=0.75)))
@@ -169,8 +169,9 @@ class CrossKDLoss(nn.Module):
             (beta 1; weight 1, FCOS 0.4).
         loss_reg_kd (dict, optional): regression KD; None picks the
             reference's: ``mmdet.GIoULoss`` (weight 1) for RetinaNet,
-            ``mmkd_dense.KDKLDivLoss`` (T=1, ``class_reduction='sum'``,
-            weight 4) for GFL, ``mmdet.IoULoss`` (weight 0.75) for FCOS.
+            ``mmkd_dense.KDKLDivLoss`` (``temperature=1``,
+            ``class_reduction='sum'``, weight 4) for GFL, ``mmdet.IoULoss``
+            (weight 0.75) for FCOS.
         student_head (str): the student's dense head. Defaults to
             ``'bbox_head'``.
         teacher_head (str): the teacher's dense head. Defaults to

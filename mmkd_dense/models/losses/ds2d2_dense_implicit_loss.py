@@ -21,6 +21,7 @@ from ..utils.dense_head_kd import (DenseTargets, aligned_giou_loss,
 from ..utils.haar_wavelet import high_frequency
 from ..utils.iteration_interval import IterationInterval
 from ..utils.precision import autocast_disabled, to_float32
+from ..utils.renamed_args import renamed_args
 from .kd_quality_focal_loss import KDQualityFocalLoss
 
 __all__ = ['DS2D2DenseImplicitLoss', 'AMPLIFIERS']
@@ -32,6 +33,9 @@ AMPLIFIERS = ('teacher', 'high_frequency')
 
 
 @MODELS.register_module()
+@renamed_args(loss_cls_weight='cls_weight',
+              loss_reg_weight='reg_weight',
+              beta='qfl_beta')
 class DS2D2DenseImplicitLoss(nn.Module):
     """Implicit stream of DS2D2 for dense heads: one amplifier.
 
@@ -57,8 +61,8 @@ class DS2D2DenseImplicitLoss(nn.Module):
     - ``L_reg = sum(sig(max_k cls_t) * (1 - GIoU(box_s, box_t))) /
       avg_factor``
 
-    and the loss is ``loss_weight * (loss_cls_weight * L_cls +
-    loss_reg_weight * L_reg)``. The amplifier's parameters never get
+    and the loss is ``loss_weight * (cls_weight * L_cls +
+    reg_weight * L_reg)``. The amplifier's parameters never get
     gradients; the gradient reaches the student's FPN (and backbone) only.
     ``L_cls`` is the registered ``mmkd_dense.KDQualityFocalLoss``; the GIoU
     is mmdet's (``bbox_overlaps(mode='giou', eps=1e-6)``) through
@@ -79,9 +83,9 @@ class DS2D2DenseImplicitLoss(nn.Module):
             checked to exist. None leaves the head randomly initialised
             (tests only).
         loss_weight (float): ``w_FF`` / ``w_HA``. Defaults to 1.0.
-        beta (float): KD-QFL exponent. Defaults to 1.0.
-        loss_cls_weight (float): Defaults to 1.0.
-        loss_reg_weight (float): Defaults to 1.0.
+        qfl_beta (float): KD-QFL exponent ``beta``. Defaults to 1.0.
+        cls_weight (float): Defaults to 1.0.
+        reg_weight (float): Defaults to 1.0.
         interval (int): compute this loss on every ``interval``-th training
             iteration only, multiplied by ``interval`` (0 on the others,
             where no head runs); see :class:`IterationInterval`. 1 (the
@@ -108,9 +112,9 @@ class DS2D2DenseImplicitLoss(nn.Module):
                  amplifier_cfg: Optional[Union[str, Dict]] = None,
                  amplifier_ckpt: Optional[str] = None,
                  loss_weight: float = 1.0,
-                 beta: float = 1.0,
-                 loss_cls_weight: float = 1.0,
-                 loss_reg_weight: float = 1.0,
+                 qfl_beta: float = 1.0,
+                 cls_weight: float = 1.0,
+                 reg_weight: float = 1.0,
                  interval: int = 1,
                  interval_offset: int = 0,
                  student_head: str = 'bbox_head',
@@ -129,10 +133,10 @@ class DS2D2DenseImplicitLoss(nn.Module):
                              f'{AMPLIFIERS}.')
         self.amplifier_type = amplifier
         self.loss_weight = loss_weight
-        self.beta = beta
-        self.loss_cls_kd = KDQualityFocalLoss(beta=beta)
-        self.loss_cls_weight = loss_cls_weight
-        self.loss_reg_weight = loss_reg_weight
+        self.qfl_beta = qfl_beta
+        self.loss_cls_kd = KDQualityFocalLoss(beta=qfl_beta)
+        self.cls_weight = cls_weight
+        self.reg_weight = reg_weight
         self.amplifier: Optional[nn.Module] = None
         if amplifier == 'high_frequency':
             if amplifier_cfg is None:
@@ -259,8 +263,8 @@ class DS2D2DenseImplicitLoss(nn.Module):
         avg_factor = targets.avg_factor
         loss_cls = self.loss_cls_kd(cls_s, cls_t, targets.label_weights,
                                     avg_factor=avg_factor)
-        reg_weight = cls_t.max(dim=1)[0].sigmoid()
+        prior_weight = cls_t.max(dim=1)[0].sigmoid()
         loss_reg = weight_reduce_loss(aligned_giou_loss(box_s, box_t),
-                                      reg_weight, 'mean', avg_factor)
-        return scale * self.loss_weight * (self.loss_cls_weight * loss_cls +
-                                           self.loss_reg_weight * loss_reg)
+                                      prior_weight, 'mean', avg_factor)
+        return scale * self.loss_weight * (self.cls_weight * loss_cls +
+                                           self.reg_weight * loss_reg)

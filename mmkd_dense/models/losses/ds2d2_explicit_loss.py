@@ -14,6 +14,7 @@ from mmkd_dense.registry import MODELS
 from mmkd_dense.structures import DistillBatchContext
 from ..utils.haar_wavelet import haar_dwt2d
 from ..utils.precision import float32_forward
+from ..utils.renamed_args import renamed_args
 from ..utils.weight_maps import BaseWeightMap, DISWMap, build_weight_map
 
 __all__ = ['DS2D2ExplicitLoss']
@@ -26,6 +27,7 @@ def _as_levels(feats: Features) -> Tuple[Tensor, ...]:
 
 
 @MODELS.register_module()
+@renamed_args(loss_weight_ll='ll_weight', loss_weight_hf='hf_weight')
 class DS2D2ExplicitLoss(nn.Module):
     """Explicit stream of DS2D2 over all FPN levels.
 
@@ -41,14 +43,14 @@ class DS2D2ExplicitLoss(nn.Module):
     - ``L_LL = mean_{N,C,H2,W2}(W * (LL(S^) - LL(T))^2)``,
       ``L_HF = mean_{N,C,3,H2,W2}(W * (HB(S^) - HB(T))^2)``.
 
-    Returns ``loss_weight_ll * sum_l L_LL + loss_weight_hf * sum_l L_HF``
+    Returns ``ll_weight * sum_l L_LL + hf_weight * sum_l L_HF``
     (levels summed, not averaged, as in the reference).
 
     Args:
         student_channels (int): C of the student FPN. Defaults to 256.
         teacher_channels (int): C of the teacher FPN. Defaults to 256.
-        loss_weight_ll (float): ``w_LL``. Defaults to 1e-5 (RetinaNet DIOR).
-        loss_weight_hf (float): ``w_HF``. Defaults to 1e-5.
+        ll_weight (float): ``w_LL``. Defaults to 1e-5 (RetinaNet DIOR).
+        hf_weight (float): ``w_HF``. Defaults to 1e-5.
         weight_type (str): ``'disw'`` (default) or ``'none'`` (uniform
             weight 1; ablation).
         weight (dict | BaseWeightMap, optional): the weight map ``W`` at
@@ -67,8 +69,8 @@ class DS2D2ExplicitLoss(nn.Module):
     def __init__(self,
                  student_channels: int = 256,
                  teacher_channels: int = 256,
-                 loss_weight_ll: float = 1e-5,
-                 loss_weight_hf: float = 1e-5,
+                 ll_weight: float = 1e-5,
+                 hf_weight: float = 1e-5,
                  weight_type: str = 'disw',
                  weight: Union[dict, BaseWeightMap, None] = None) -> None:
         super().__init__()
@@ -86,8 +88,8 @@ class DS2D2ExplicitLoss(nn.Module):
             weight, 'DS2D2ExplicitLoss.weight')
         self.adapter = nn.Conv2d(
             student_channels, teacher_channels, kernel_size=1, bias=False)
-        self.loss_weight_ll = loss_weight_ll
-        self.loss_weight_hf = loss_weight_hf
+        self.ll_weight = ll_weight
+        self.hf_weight = hf_weight
         self.weight_type = weight_type
 
     @float32_forward
@@ -144,4 +146,4 @@ class DS2D2ExplicitLoss(nn.Module):
             Tensor: scalar ``w_LL * sum L_LL + w_HF * sum L_HF``.
         """
         loss_ll, loss_hf = self.level_losses(preds_S, preds_T, batch_context)
-        return self.loss_weight_ll * loss_ll + self.loss_weight_hf * loss_hf
+        return self.ll_weight * loss_ll + self.hf_weight * loss_hf

@@ -18,6 +18,7 @@ from ..utils.dense_head_kd import find_module
 from ..utils.haar_wavelet import high_frequency
 from ..utils.iteration_interval import IterationInterval
 from ..utils.precision import autocast_disabled, to_float32
+from ..utils.renamed_args import renamed_args
 
 __all__ = ['DS2D2RoIImplicitLoss', 'sample_student_rois']
 
@@ -71,6 +72,8 @@ def sample_student_rois(roi_head: nn.Module, rpn_results: Sequence,
 
 
 @MODELS.register_module()
+@renamed_args(loss_cls_weight='cls_weight',
+              loss_reg_weight='reg_weight')
 class DS2D2RoIImplicitLoss(nn.Module):
     """Implicit stream of DS2D2 for a Faster R-CNN RoI head: one amplifier.
 
@@ -86,12 +89,12 @@ class DS2D2RoIImplicitLoss(nn.Module):
 
     With ``R`` sampled RoIs, ``K`` classes and temperature ``T``:
 
-    - ``L_cls = loss_cls_weight * T^2 * mean_R(sum_{K+1} KL(softmax(t/T) ||
+    - ``L_cls = cls_weight * T^2 * mean_R(sum_{K+1} KL(softmax(t/T) ||
       softmax(s/T)))``, times ``avg_factor`` (number of sampled RoIs) when
       ``avg_factor_as_weight`` (see below);
     - ``p = softmax(t)[:, :K]``, ``w = max p``, ``k* = argmax p``; the class
       ``k*`` deltas of both (class-aware regression) give
-      ``L_reg = loss_reg_weight * sum(w * |d_s - d_t|) / (4 * sum w)``.
+      ``L_reg = reg_weight * sum(w * |d_s - d_t|) / (4 * sum w)``.
 
     Returns ``loss_weight * (L_cls + L_reg)``.
 
@@ -118,8 +121,8 @@ class DS2D2RoIImplicitLoss(nn.Module):
             None = random head (tests only).
         loss_weight (float): ``w_FF`` / ``w_HA``. Defaults to 1.0.
         temperature (float): ``T``. Defaults to 3.
-        loss_cls_weight (float): Defaults to 0.5.
-        loss_reg_weight (float): Defaults to 1.0.
+        cls_weight (float): Defaults to 0.5.
+        reg_weight (float): Defaults to 1.0.
         avg_factor_as_weight (bool): reproduce the reference quirk.
             Defaults to True.
         interval (int): compute this loss on every ``interval``-th training
@@ -147,8 +150,8 @@ class DS2D2RoIImplicitLoss(nn.Module):
                  amplifier_ckpt: Optional[str] = None,
                  loss_weight: float = 1.0,
                  temperature: float = 3.0,
-                 loss_cls_weight: float = 0.5,
-                 loss_reg_weight: float = 1.0,
+                 cls_weight: float = 0.5,
+                 reg_weight: float = 1.0,
                  avg_factor_as_weight: bool = True,
                  interval: int = 1,
                  interval_offset: int = 0,
@@ -174,8 +177,8 @@ class DS2D2RoIImplicitLoss(nn.Module):
         self.amplifier_type = amplifier
         self.loss_weight = loss_weight
         self.temperature = temperature
-        self.loss_cls_weight = loss_cls_weight
-        self.loss_reg_weight = loss_reg_weight
+        self.cls_weight = cls_weight
+        self.reg_weight = reg_weight
         self.avg_factor_as_weight = avg_factor_as_weight
         self.amplifier: Optional[nn.Module] = None
         if amplifier == 'high_frequency':
@@ -312,7 +315,7 @@ class DS2D2RoIImplicitLoss(nn.Module):
                       reduction='none').sum(1) * temp * temp  # (R,)
         if self.avg_factor_as_weight:
             kl = kl * avg_factor
-        loss_cls = self.loss_cls_weight * kl.mean()
+        loss_cls = self.cls_weight * kl.mean()
 
         num_classes = bbox_head.num_classes
         prob_t = F.softmax(cls_t, dim=1)[:, :num_classes]
@@ -326,4 +329,4 @@ class DS2D2RoIImplicitLoss(nn.Module):
         loss_reg = (weight[:, None] * (reg_s - reg_t).abs()).sum() / (
             4 * weight.sum() + _EPS)
         return scale * self.loss_weight * (loss_cls +
-                                           self.loss_reg_weight * loss_reg)
+                                           self.reg_weight * loss_reg)

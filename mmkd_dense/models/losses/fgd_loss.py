@@ -11,12 +11,14 @@ from mmkd_dense.registry import MODELS
 from mmkd_dense.structures import DistillBatchContext
 from ..utils import (AREA_MODES, GlobalContextBlock, channel_attention,
                      float32_forward, resize_to, spatial_attention)
+from ..utils.renamed_args import renamed_args
 from ..utils.weight_maps import BaseWeightMap, FGDScaleMask, build_weight_map
 
 __all__ = ['FGDLoss']
 
 
 @MODELS.register_module()
+@renamed_args(temp='temperature')
 class FGDLoss(nn.Module):
     """FGD loss on one FPN level.
 
@@ -51,7 +53,8 @@ class FGDLoss(nn.Module):
         student_channels (int): C of the student feature.
         teacher_channels (int): C of the teacher feature; a 1x1 ``align``
             conv maps the student to it when they differ.
-        temp (float): attention temperature tau. Defaults to 0.5.
+        temperature (float): attention temperature tau (``temp`` in FGD's
+            code). Defaults to 0.5.
         alpha_fgd (float): foreground weight. Defaults to 1e-3.
         beta_fgd (float): background weight. Defaults to 5e-4.
         gamma_fgd (float): attention weight. Defaults to 1e-3.
@@ -71,7 +74,7 @@ class FGDLoss(nn.Module):
     def __init__(self,
                  student_channels: int,
                  teacher_channels: int,
-                 temp: float = 0.5,
+                 temperature: float = 0.5,
                  alpha_fgd: float = 1e-3,
                  beta_fgd: float = 5e-4,
                  gamma_fgd: float = 1e-3,
@@ -94,7 +97,7 @@ class FGDLoss(nn.Module):
         self.fg_weight = build_weight_map(fg_weight, 'FGDLoss.fg_weight')
         #: the box-size count of the FGD mask (None with another map)
         self.area_mode = getattr(self.fg_weight, 'area_mode', None)
-        self.temp = temp
+        self.temperature = temperature
         self.alpha_fgd = alpha_fgd
         self.beta_fgd = beta_fgd
         self.gamma_fgd = gamma_fgd
@@ -134,15 +137,15 @@ class FGDLoss(nn.Module):
         fg, bg = self.fg_weight.fg_bg(batch_context, preds_T.shape[-2:],
                                       preds_T.device)  # (N, 1, H, W) each
 
-        s_att_t = spatial_attention(preds_T, self.temp)  # (N, H, W)
-        c_att_t = channel_attention(preds_T, self.temp)  # (N, C)
+        s_att_t = spatial_attention(preds_T, self.temperature)  # (N, H, W)
+        c_att_t = channel_attention(preds_T, self.temperature)  # (N, C)
         weight = s_att_t[:, None] * c_att_t[:, :, None, None]  # (N,C,H,W)
         sq_diff = weight * (preds_T - preds_S)**2
         loss_fg = (sq_diff * fg).sum() / n
         loss_bg = (sq_diff * bg).sum() / n
 
-        s_att_s = spatial_attention(preds_S, self.temp)
-        c_att_s = channel_attention(preds_S, self.temp)
+        s_att_s = spatial_attention(preds_S, self.temperature)
+        c_att_s = channel_attention(preds_S, self.temperature)
         loss_att = ((c_att_s - c_att_t).abs().sum() +
                     (s_att_s - s_att_t).abs().sum()) / n
 

@@ -13,6 +13,7 @@ from torch import Tensor, nn
 
 from mmkd_dense.registry import MODELS
 from ..utils.precision import float32_forward
+from ..utils.renamed_args import renamed_args
 
 __all__ = ['KDKLDivLoss', 'kd_kl_div']
 
@@ -20,14 +21,14 @@ _REDUCTIONS = ('none', 'mean', 'sum')
 CLASS_REDUCTIONS = ('mean', 'sum')
 
 
-def kd_kl_div(pred: Tensor, soft_label: Tensor, T: float,
+def kd_kl_div(pred: Tensor, soft_label: Tensor, temperature: float,
               class_reduction: str = 'mean') -> Tensor:
     """``T^2 * KL(softmax(t / T) || softmax(s / T))`` per row.
 
     Args:
         pred (Tensor): ``(P, B)`` student logits.
         soft_label (Tensor): ``(P, B)`` teacher logits (detached here).
-        T (float): temperature.
+        temperature (float): ``T``.
         class_reduction (str): ``'mean'`` (mmdet) or ``'sum'`` (CrossKD)
             over the ``B`` entries of a row.
 
@@ -37,13 +38,15 @@ def kd_kl_div(pred: Tensor, soft_label: Tensor, T: float,
     if pred.shape != soft_label.shape:
         raise ValueError(f'KL: pred {tuple(pred.shape)} and soft_label '
                          f'{tuple(soft_label.shape)} differ in shape.')
-    target = F.softmax(soft_label.detach() / T, dim=1)
-    kl = F.kl_div(F.log_softmax(pred / T, dim=1), target, reduction='none')
+    target = F.softmax(soft_label.detach() / temperature, dim=1)
+    kl = F.kl_div(
+        F.log_softmax(pred / temperature, dim=1), target, reduction='none')
     kl = kl.mean(1) if class_reduction == 'mean' else kl.sum(1)
-    return kl * (T * T)
+    return kl * (temperature * temperature)
 
 
 @MODELS.register_module()
+@renamed_args(T='temperature')
 class KDKLDivLoss(nn.Module):
     """KL distillation loss on logit rows (LD, CrossKD-GFL edge
     distributions).
@@ -55,7 +58,8 @@ class KDKLDivLoss(nn.Module):
     ``weight_reduce_loss``. Computed in float32 (also under autocast).
 
     Args:
-        T (float): temperature (>= 1). Defaults to 10 (LD).
+        temperature (float): ``T`` (>= 1); ``T`` in mmdet's and CrossKD's
+            configs. Defaults to 10 (LD).
         class_reduction (str): ``'mean'`` or ``'sum'``. Defaults to
             ``'mean'``.
         reduction (str): ``'none'``, ``'mean'`` or ``'sum'``. Defaults to
@@ -64,13 +68,14 @@ class KDKLDivLoss(nn.Module):
     """
 
     def __init__(self,
-                 T: float = 10.0,
+                 temperature: float = 10.0,
                  class_reduction: str = 'mean',
                  reduction: str = 'mean',
                  loss_weight: float = 1.0) -> None:
         super().__init__()
-        if T < 1:
-            raise ValueError(f'KDKLDivLoss.T must be >= 1, got {T}.')
+        if temperature < 1:
+            raise ValueError(
+                f'KDKLDivLoss.temperature must be >= 1, got {temperature}.')
         if class_reduction not in CLASS_REDUCTIONS:
             raise ValueError(
                 f'KDKLDivLoss.class_reduction must be one of '
@@ -78,7 +83,7 @@ class KDKLDivLoss(nn.Module):
         if reduction not in _REDUCTIONS:
             raise ValueError(f'KDKLDivLoss.reduction must be one of '
                              f'{_REDUCTIONS}, got "{reduction}".')
-        self.T = T
+        self.temperature = temperature
         self.class_reduction = class_reduction
         self.reduction = reduction
         self.loss_weight = loss_weight
@@ -106,7 +111,8 @@ class KDKLDivLoss(nn.Module):
         if reduction not in _REDUCTIONS:
             raise ValueError(f'reduction_override must be one of '
                              f'{_REDUCTIONS}, got "{reduction}".')
-        loss = kd_kl_div(pred, soft_label, self.T, self.class_reduction)
+        loss = kd_kl_div(pred, soft_label, self.temperature,
+                         self.class_reduction)
         if weight is not None:
             weight = weight.reshape(-1).to(loss.dtype)
         return self.loss_weight * weight_reduce_loss(loss, weight, reduction,

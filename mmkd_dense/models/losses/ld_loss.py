@@ -45,7 +45,8 @@ class LDLoss(nn.Module):
 
     Args:
         loss_ld (dict): the KL loss applied to the ``(P * 4, reg_max + 1)``
-            edge logits; default ``mmkd_dense.KDKLDivLoss`` with T=10,
+            edge logits; default ``mmkd_dense.KDKLDivLoss`` with
+            ``temperature=10``,
             ``class_reduction='mean'``, loss_weight 0.25 (mmdet's LD
             config).
         student_head (str): the student's dense head (a ``GFLHead``).
@@ -57,7 +58,7 @@ class LDLoss(nn.Module):
                  student_head: str = 'bbox_head') -> None:
         super().__init__()
         if loss_ld is None:
-            loss_ld = dict(type='mmkd_dense.KDKLDivLoss', T=10,
+            loss_ld = dict(type='mmkd_dense.KDKLDivLoss', temperature=10,
                            class_reduction='mean', loss_weight=0.25)
         self.loss_ld = MODELS.build(loss_ld)
         self.student_head = student_head

@@ -17,12 +17,14 @@ from mmkd_dense.registry import MODELS
 from mmkd_dense.structures import DistillBatchContext
 from ..utils import (AREA_MODES, channel_attention, float32_forward,
                      resize_to, spatial_attention)
+from ..utils.renamed_args import renamed_args
 from ..utils.weight_maps import BaseWeightMap, FGDScaleMask, build_weight_map
 
 __all__ = ['LSFILoss', 'LSFIStudentFunction']
 
 
 @MODELS.register_module()
+@renamed_args(temp='temperature')
 class LSFILoss(nn.Module):
     """LSFI loss on one FPN level.
 
@@ -47,7 +49,7 @@ class LSFILoss(nn.Module):
 
     With ``pool_sizes=(1,)`` (or ``multi_scale=False``) the value equals
     :class:`~mmkd_dense.models.losses.FGDLoss` with ``with_global=False``
-    and the same ``temp/alpha/beta/gamma/area_mode`` (LSFI keeps
+    and the same ``temperature/alpha/beta/gamma/area_mode`` (LSFI keeps
     ``area_mode='clipped'`` by default, FGD defaults to the FGD code's
     ``'reference'`` count; they differ only for boxes touching the
     right/bottom border).
@@ -72,7 +74,7 @@ class LSFILoss(nn.Module):
         channels (int, optional): expected channel number C of both inputs
             (the teacher's). When set, a mismatch raises a ValueError.
             Defaults to None (only student vs teacher equality is checked).
-        temp (float): attention temperature tau. Defaults to 0.5.
+        temperature (float): attention temperature tau. Defaults to 0.5.
         alpha (float): foreground weight. Defaults to 1e-3.
         beta (float): background weight. Defaults to 5e-4.
         gamma (float): attention-transfer weight. Defaults to 5e-4.
@@ -95,7 +97,7 @@ class LSFILoss(nn.Module):
 
     def __init__(self,
                  channels: Optional[int] = None,
-                 temp: float = 0.5,
+                 temperature: float = 0.5,
                  alpha: float = 1e-3,
                  beta: float = 5e-4,
                  gamma: float = 5e-4,
@@ -119,8 +121,9 @@ class LSFILoss(nn.Module):
         self.fg_weight = build_weight_map(fg_weight, 'LSFILoss.fg_weight')
         #: the box-size count of the FGD mask (None with another map)
         self.area_mode = getattr(self.fg_weight, 'area_mode', None)
-        if temp <= 0:
-            raise ValueError(f'LSFILoss.temp must be > 0, got {temp}.')
+        if temperature <= 0:
+            raise ValueError(
+                f'LSFILoss.temperature must be > 0, got {temperature}.')
         pool_sizes = tuple(int(k) for k in pool_sizes) if multi_scale \
             else (1, )
         if not pool_sizes or any(k < 1 or k % 2 == 0 for k in pool_sizes):
@@ -128,7 +131,7 @@ class LSFILoss(nn.Module):
                 'LSFILoss.pool_sizes must be a non-empty list of odd '
                 f'positive ints (e.g. (1, 3, 5)), got {pool_sizes}.')
         self.channels = channels
-        self.temp = temp
+        self.temperature = temperature
         self.alpha = alpha
         self.beta = beta
         self.gamma = gamma
@@ -151,14 +154,14 @@ class LSFILoss(nn.Module):
         # g = mean_c |F|, (N, 1, H, W); spatial_attention(g) = FGD Eq. 1 on
         # the pooled g since mean_c |g| = g for a non-negative 1-channel map.
         g = magnitude.mean(dim=1, keepdim=True)
-        a_s = spatial_attention(g, self.temp, self.pool_sizes[0])
+        a_s = spatial_attention(g, self.temperature, self.pool_sizes[0])
         for k in self.pool_sizes[1:]:
-            a_s = a_s + spatial_attention(g, self.temp, k)
+            a_s = a_s + spatial_attention(g, self.temperature, k)
         a_s = a_s / len(self.pool_sizes)
         # channel_attention of the (N, C, 1, 1) map mean_hw |F| is FGD Eq. 2
         # (same values, one pass over F fewer).
         a_c = channel_attention(
-            magnitude.mean(dim=(2, 3), keepdim=True), self.temp)
+            magnitude.mean(dim=(2, 3), keepdim=True), self.temperature)
         return a_s, a_c
 
     @float32_forward
@@ -209,11 +212,11 @@ class LSFILoss(nn.Module):
         loss_fi = weighted_sq / n
 
         # student attentions from its mean-|S| maps (see ``attentions``)
-        a_s_s = spatial_attention(g_s, self.temp, self.pool_sizes[0])
+        a_s_s = spatial_attention(g_s, self.temperature, self.pool_sizes[0])
         for k in self.pool_sizes[1:]:
-            a_s_s = a_s_s + spatial_attention(g_s, self.temp, k)
+            a_s_s = a_s_s + spatial_attention(g_s, self.temperature, k)
         a_s_s = a_s_s / len(self.pool_sizes)
-        a_c_s = channel_attention(m_s, self.temp)
+        a_c_s = channel_attention(m_s, self.temperature)
         loss_att = self.gamma * ((a_c_t - a_c_s).abs().sum() +
                                  (a_s_t - a_s_s).abs().sum()) / n
         return self.loss_weight * (loss_fi + loss_att)

@@ -18,11 +18,13 @@ from torch.autograd.function import once_differentiable
 
 from mmkd_dense.registry import MODELS
 from ..utils import float32_forward, resize_to
+from ..utils.renamed_args import renamed_args
 
 __all__ = ['MDCLoss', 'MDCLossFunction', 'gaussian_blur']
 
 
 @MODELS.register_module()
+@renamed_args(lambda_g='global_weight', lambda_l='local_weight')
 class MDCLoss(nn.Module):
     """MDC-KD loss on one FPN level.
 
@@ -41,7 +43,7 @@ class MDCLoss(nn.Module):
       ``SSIM = ((2 mu_x mu_y + C1)(2 sigma_xy + C2)) /
       ((mu_x^2 + mu_y^2 + C1)(sigma_x^2 + sigma_y^2 + C2))``
     - ``L_ssim = mean((1 - SSIM) / 2)`` (in ``[0, 1]``)
-    - ``L = lambda_g * L_pcc + lambda_l * L_ssim``
+    - ``L = global_weight * L_pcc + local_weight * L_ssim``
 
     Both terms are invariant to a positive per-channel affine change of
     either input, and ``L = 0`` (SSIM = 1 everywhere) when ``S == T``.
@@ -57,9 +59,11 @@ class MDCLoss(nn.Module):
     float16) and return float32 losses.
 
     Args:
-        lambda_g (float): weight of the global Pearson term; 0 disables it.
+        global_weight (float): ``lambda_g``, weight of the global Pearson
+            term; 0 disables it.
             Defaults to 6.0.
-        lambda_l (float): weight of the local SSIM term; 0 disables it.
+        local_weight (float): ``lambda_l``, weight of the local SSIM term;
+            0 disables it.
             Defaults to 6.0.
         window_size (int): odd Gaussian window size. Defaults to 5 (an
             11x11 window is mostly padding on P6/P7).
@@ -77,8 +81,8 @@ class MDCLoss(nn.Module):
     """
 
     def __init__(self,
-                 lambda_g: float = 6.0,
-                 lambda_l: float = 6.0,
+                 global_weight: float = 6.0,
+                 local_weight: float = 6.0,
                  window_size: int = 5,
                  sigma: float = 1.5,
                  c1: float = 1e-4,
@@ -92,11 +96,12 @@ class MDCLoss(nn.Module):
                              f'int (e.g. 5), got {window_size}.')
         if sigma <= 0:
             raise ValueError(f'MDCLoss.sigma must be > 0, got {sigma}.')
-        if lambda_g < 0 or lambda_l < 0:
-            raise ValueError('MDCLoss.lambda_g and lambda_l must be >= 0, '
-                             f'got {lambda_g} and {lambda_l}.')
-        self.lambda_g = lambda_g
-        self.lambda_l = lambda_l
+        if global_weight < 0 or local_weight < 0:
+            raise ValueError(
+                'MDCLoss.global_weight and local_weight must be >= 0, '
+                f'got {global_weight} and {local_weight}.')
+        self.global_weight = global_weight
+        self.local_weight = local_weight
         self.window_size = window_size
         self.sigma = sigma
         self.c1 = c1
@@ -189,13 +194,14 @@ class MDCLoss(nn.Module):
         return MDCLossFunction.apply(preds_S, preds_T.to(preds_S.dtype),
                                      self.gauss_1d.to(preds_S.dtype),
                                      self.c1, self.c2, self.eps,
-                                     self.lambda_g > 0, self.lambda_l > 0,
+                                     self.global_weight > 0,
+                                     self.local_weight > 0,
                                      self.ssim_on_standardized,
                                      self._block_channels(preds_S))
 
     @float32_forward
     def forward(self, preds_S: Tensor, preds_T: Tensor) -> Tensor:
-        """``L = lambda_g * L_pcc + lambda_l * L_ssim`` of one level.
+        """``L = global_weight * L_pcc + local_weight * L_ssim`` of one level.
 
         Args:
             preds_S (Tensor): aligned student feature ``(N, C, h, w)``.
@@ -205,7 +211,7 @@ class MDCLoss(nn.Module):
             Tensor: scalar loss.
         """
         loss_pcc, loss_ssim = self.terms(preds_S, preds_T)
-        return self.lambda_g * loss_pcc + self.lambda_l * loss_ssim
+        return self.global_weight * loss_pcc + self.local_weight * loss_ssim
 
 
 def gaussian_blur(feat: Tensor, gauss_1d: Tensor) -> Tensor:

@@ -20,6 +20,7 @@ from .haar_wavelet import haar_dwt2d, high_frequency
 from .iteration_interval import IterationInterval
 from .precision import (autocast_active, autocast_disabled, float32_forward,
                         has_low_precision, to_float32)
+from .renamed_args import renamed_args
 from .weight_maps import (BaseWeightMap, CIDWeightMap, DISWMap, FGDScaleMask,
                           build_weight_map)
 
@@ -37,5 +38,5 @@ __all__ = [
     'get_box_tensor', 'gfl_integral', 'head_kind', 'BaseWeightMap',
     'CIDWeightMap', 'DISWMap', 'FGDScaleMask', 'build_weight_map',
     'prior_grid', 'load_amplifier_head', 'amplifier_detector_cfg',
-    'build_head_from_detector_cfg'
+    'build_head_from_detector_cfg', 'renamed_args'
 ]

@@ -125,7 +125,8 @@ def _reference(kind, s, fcos_empty_denorm=1e-6):
             total = total + GIoULoss()(x_b, t_b, w, avg_factor=avg_factor)
         else:
             bins = teacher.reg_max + 1
-            kl = KDKLDivLoss(T=1, class_reduction='sum', loss_weight=4.0)
+            kl = KDKLDivLoss(temperature=1, class_reduction='sum',
+                             loss_weight=4.0)
             reg_losses.append(kl(
                 flat(cross[lvl][1], bins), flat(reg_t[lvl], bins),
                 weight=w[:, None].expand(-1, 4).reshape(-1), avg_factor=4.0))
@@ -224,8 +225,9 @@ class TestCrossKDLoss(unittest.TestCase):
         gfl.prepare_from_teacher(HeadsOnly(_frozen(build_head(
             head_cfg('gfl')))))
         self.assertEqual(type(gfl.loss_reg_kd).__name__, 'KDKLDivLoss')
-        self.assertEqual((gfl.loss_reg_kd.T, gfl.loss_reg_kd.class_reduction,
-                          gfl.loss_reg_kd.loss_weight), (1, 'sum', 4.0))
+        self.assertEqual(
+            (gfl.loss_reg_kd.temperature, gfl.loss_reg_kd.class_reduction,
+             gfl.loss_reg_kd.loss_weight), (1, 'sum', 4.0))
 
     def test_level_and_width_errors(self):
         s = _setup('retina')

@@ -39,7 +39,7 @@ class TestDS2D2ExplicitValues(unittest.TestCase):
         0.3125 = L_HF. Level 2x2 (map 1x1, W = 2): L_LL = L_HF = 0.5.
         Sum 0.8125 each; loss = 2 * 0.8125 + 3 * 0.8125 = 4.0625.
         """
-        loss = identity_loss(loss_weight_ll=2.0, loss_weight_hf=3.0)
+        loss = identity_loss(ll_weight=2.0, hf_weight=3.0)
         ctx = context([[[0, 0, 0, 0]]])
         preds_s = [block_pattern(4, 4), block_pattern(2, 2)]
         preds_t = [torch.zeros(1, 1, 4, 4), torch.zeros(1, 1, 2, 2)]
@@ -50,7 +50,7 @@ class TestDS2D2ExplicitValues(unittest.TestCase):
                                places=5)
 
     def test_uniform_weight_option(self):
-        loss = identity_loss(loss_weight_ll=1.0, loss_weight_hf=0.0,
+        loss = identity_loss(ll_weight=1.0, hf_weight=0.0,
                              weight_type='none')
         ctx = context([[[0, 0, 0, 0]]])
         value = loss([block_pattern(4, 4)], [torch.zeros(1, 1, 4, 4)], ctx)
@@ -58,7 +58,7 @@ class TestDS2D2ExplicitValues(unittest.TestCase):
 
     def test_zero_when_adapter_output_equals_teacher(self):
         gen = torch.Generator().manual_seed(0)
-        loss = DS2D2ExplicitLoss(4, 4, loss_weight_ll=1.0, loss_weight_hf=1.0)
+        loss = DS2D2ExplicitLoss(4, 4, ll_weight=1.0, hf_weight=1.0)
         with torch.no_grad():
             loss.adapter.weight.copy_(2 * torch.eye(4).view(4, 4, 1, 1))
         teacher = [torch.randn(2, 4, 8, 10, generator=gen),
@@ -71,7 +71,7 @@ class TestDS2D2ExplicitValues(unittest.TestCase):
         """Same numbers as the reference's formula (pywt Haar, loop DISW in
         float32) on random inputs with odd sizes and an empty image."""
         gen = torch.Generator().manual_seed(3)
-        loss = DS2D2ExplicitLoss(3, 3, loss_weight_ll=0.7, loss_weight_hf=0.2)
+        loss = DS2D2ExplicitLoss(3, 3, ll_weight=0.7, hf_weight=0.2)
         boxes = [[[3.5, 4.0, 20.0, 17.2], [0, 0, 63, 47]], []]
         ctx = context(boxes, input_shape=(48, 64))
         student = [torch.randn(2, 3, 12, 16, generator=gen),
@@ -104,7 +104,7 @@ class TestDS2D2ExplicitValues(unittest.TestCase):
 
     def test_gradients_reach_student_and_adapter_only(self):
         gen = torch.Generator().manual_seed(1)
-        loss = DS2D2ExplicitLoss(4, 4, loss_weight_ll=1.0, loss_weight_hf=1.0)
+        loss = DS2D2ExplicitLoss(4, 4, ll_weight=1.0, hf_weight=1.0)
         student = torch.randn(2, 4, 6, 6, generator=gen, requires_grad=True)
         teacher = torch.randn(2, 4, 6, 6, generator=gen, requires_grad=True)
         value = loss((student, ), (teacher, ), context([[[0, 0, 8, 8]], []]))

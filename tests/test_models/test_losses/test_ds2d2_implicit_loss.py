@@ -99,8 +99,8 @@ class TestDenseImplicitTeacherAmplifier(unittest.TestCase):
 
         scaled = run(loss_weight=0.7)
         self.assertAlmostEqual(float(scaled), 0.7 * float(value), places=4)
-        cls_only = run(loss_reg_weight=0.)
-        reg_only = run(loss_cls_weight=0.)
+        cls_only = run(reg_weight=0.)
+        reg_only = run(cls_weight=0.)
         self.assertAlmostEqual(float(cls_only + reg_only), float(value),
                                places=4)
 
@@ -342,7 +342,7 @@ class TestRoIImplicit(unittest.TestCase):
                 return_value=(torch.zeros(2, 5), 10)):
             for as_weight in (True, False):
                 loss = DS2D2RoIImplicitLoss(temperature=2.0,
-                                            loss_cls_weight=0.5,
+                                            cls_weight=0.5,
                                             avg_factor_as_weight=as_weight)
                 wire(loss, student, teacher)
                 value = loss(feats_s, feats_t, ctx, rpn_results=[])
@@ -414,7 +414,7 @@ class TestRoIImplicit(unittest.TestCase):
         values = {}
         for quirk in (True, False):
             torch.manual_seed(0)
-            loss = wire(DS2D2RoIImplicitLoss(loss_reg_weight=0.,
+            loss = wire(DS2D2RoIImplicitLoss(reg_weight=0.,
                                              avg_factor_as_weight=quirk),
                         student, teacher)
             values[quirk] = float(loss(feats_s, feats_t, ctx,

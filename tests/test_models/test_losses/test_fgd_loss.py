@@ -13,7 +13,7 @@ from ..box_context import box_context as context
 
 def fgd(alpha=0., beta=0., gamma=0., lam=0., area_mode='clipped',
         **kwargs):
-    return FGDLoss(2, 2, temp=0.5, alpha_fgd=alpha, beta_fgd=beta,
+    return FGDLoss(2, 2, temperature=0.5, alpha_fgd=alpha, beta_fgd=beta,
                    gamma_fgd=gamma, lambda_fgd=lam, area_mode=area_mode,
                    **kwargs)
 
@@ -151,7 +151,7 @@ def reference_fgd(loss_fn, preds_S, preds_T, gt_bboxes, img_shape):
     (clipped by slicing). The GcBlock parameters are taken from
     ``loss_fn``."""
     n, c, h, w = preds_S.shape
-    temp = loss_fn.temp
+    temp = loss_fn.temperature
 
     def attention(preds):
         value = preds.abs()
@@ -227,7 +227,7 @@ class TestFGDMatchesReferenceCode(unittest.TestCase):
 
     def _loss_fn(self, area_mode='reference'):
         torch.manual_seed(3)
-        loss_fn = FGDLoss(4, 4, temp=0.5, alpha_fgd=1e-3, beta_fgd=5e-4,
+        loss_fn = FGDLoss(4, 4, temperature=0.5, alpha_fgd=1e-3, beta_fgd=5e-4,
                           gamma_fgd=5e-4, lambda_fgd=5e-6,
                           area_mode=area_mode)
         for block in (loss_fn.context_student, loss_fn.context_teacher):

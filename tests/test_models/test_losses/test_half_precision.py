@@ -309,7 +309,7 @@ def kdqfl_case(variant):
 
 
 def kdkl_case(variant):
-    loss = _loss_cls('KDKLDivLoss')(T=10, class_reduction='mean')
+    loss = _loss_cls('KDKLDivLoss')(temperature=10, class_reduction='mean')
     pred = features(variant, (2, 9, 12, 16)).permute(0, 2, 3, 1)
     target = features(variant, (2, 9, 12, 16), 1).permute(0, 2, 3, 1)
     return Run(lambda p, t: loss(p, t, avg_factor=4.0),

@@ -80,19 +80,21 @@ class TestKDKLDivLoss(unittest.TestCase):
         pred = torch.zeros(1, 2)
         soft = torch.tensor([[math.log(3.0), 0.0]])
         kl = 0.75 * math.log(0.75 / 0.5) + 0.25 * math.log(0.25 / 0.5)
-        summed = KDKLDivLoss(T=1, class_reduction='sum')
+        summed = KDKLDivLoss(temperature=1, class_reduction='sum')
         self.assertAlmostEqual(float(summed(pred, soft)), kl, places=6)
-        mean = KDKLDivLoss(T=1, class_reduction='mean', loss_weight=2.0)
+        mean = KDKLDivLoss(
+            temperature=1, class_reduction='mean', loss_weight=2.0)
         self.assertAlmostEqual(float(mean(pred, soft)), 2.0 * kl / 2,
                                places=6)
         # T = 2: q = softmax([ln 3 / 2, 0]) = (sqrt3, 1) / (sqrt3 + 1), x T^2
         q0 = math.sqrt(3) / (math.sqrt(3) + 1)
         kl_t = q0 * math.log(q0 / 0.5) + (1 - q0) * math.log((1 - q0) / 0.5)
         self.assertAlmostEqual(
-            float(KDKLDivLoss(T=2, class_reduction='sum')(pred, soft)),
+            float(
+                KDKLDivLoss(temperature=2, class_reduction='sum')(pred, soft)),
             4 * kl_t, places=6)
         # weights and avg_factor as mmdet's weight_reduce_loss
-        two = KDKLDivLoss(T=1, class_reduction='sum')(
+        two = KDKLDivLoss(temperature=1, class_reduction='sum')(
             torch.zeros(2, 2), soft.repeat(2, 1),
             weight=torch.tensor([1.0, 3.0]), avg_factor=4.0)
         self.assertAlmostEqual(
@@ -104,7 +106,8 @@ class TestKDKLDivLoss(unittest.TestCase):
         gen = torch.Generator().manual_seed(1)
         pred, soft = torch.randn(2, 7, 9, generator=gen)
         weight = torch.rand(7, generator=gen)
-        ours = KDKLDivLoss(T=10, class_reduction='mean', loss_weight=0.25)
+        ours = KDKLDivLoss(
+            temperature=10, class_reduction='mean', loss_weight=0.25)
         ref = KnowledgeDistillationKLDivLoss(T=10, loss_weight=0.25)
         self.assertAlmostEqual(
             float(ours(pred, soft, weight, avg_factor=4.0)),
@@ -112,12 +115,12 @@ class TestKDKLDivLoss(unittest.TestCase):
 
     def test_equal_zero_and_errors(self):
         logits = torch.randn(4, 17)
-        self.assertAlmostEqual(float(KDKLDivLoss(T=1)(logits, logits)), 0.0,
-                               places=6)
+        self.assertAlmostEqual(
+            float(KDKLDivLoss(temperature=1)(logits, logits)), 0.0, places=6)
         with self.assertRaisesRegex(ValueError, 'class_reduction'):
             KDKLDivLoss(class_reduction='max')
-        with self.assertRaisesRegex(ValueError, 'T must be >= 1'):
-            KDKLDivLoss(T=0.5)
+        with self.assertRaisesRegex(ValueError, 'temperature must be >= 1'):
+            KDKLDivLoss(temperature=0.5)
 
 
 if __name__ == '__main__':

@@ -15,7 +15,8 @@ from ..box_context import box_context as context
 
 
 def lsfi(alpha=0., beta=0., gamma=0., **kwargs):
-    return LSFILoss(temp=0.5, alpha=alpha, beta=beta, gamma=gamma, **kwargs)
+    return LSFILoss(temperature=0.5, alpha=alpha, beta=beta, gamma=gamma,
+                    **kwargs)
 
 
 class TestLSFIHandComputed(unittest.TestCase):
@@ -83,7 +84,7 @@ class TestLSFIHandComputed(unittest.TestCase):
         self.assertEqual(loss.item(), 0.0)
 
     def test_attentions_method(self):
-        a_s, a_c = LSFILoss(temp=0.5).attentions(self.t2)
+        a_s, a_c = LSFILoss(temperature=0.5).attentions(self.t2)
         self.assertTrue(torch.allclose(a_s, torch.tensor([[[5 / 6, 7 / 6]]]),
                                        atol=1e-6))
         self.assertTrue(torch.allclose(a_c, torch.tensor([[1.5, 0.5]]),
@@ -108,11 +109,12 @@ class TestLSFIProperties(unittest.TestCase):
     def test_equals_fgd_without_global_for_single_scale(self):
         for temp, alpha, beta, gamma in ((0.5, 1e-3, 5e-4, 5e-4),
                                          (0.8, 1.6e-3, 8e-4, 8e-4)):
-            ours = LSFILoss(temp=temp, alpha=alpha, beta=beta, gamma=gamma,
-                            pool_sizes=(1, ))(self.s, self.t, self.ctx)
-            fgd = FGDLoss(8, 8, temp=temp, alpha_fgd=alpha, beta_fgd=beta,
-                          gamma_fgd=gamma, with_global=False)(self.s, self.t,
-                                                              self.ctx)
+            ours = LSFILoss(temperature=temp, alpha=alpha, beta=beta,
+                            gamma=gamma, pool_sizes=(1, ))(self.s, self.t,
+                                                           self.ctx)
+            fgd = FGDLoss(8, 8, temperature=temp, alpha_fgd=alpha,
+                          beta_fgd=beta, gamma_fgd=gamma,
+                          with_global=False)(self.s, self.t, self.ctx)
             self.assertAlmostEqual(ours.item(), fgd.item(), places=6)
         # the multi-scale attention really differs from FGD
         multi = LSFILoss()(self.s, self.t, self.ctx)
@@ -201,8 +203,8 @@ class TestLSFIProperties(unittest.TestCase):
             LSFILoss(pool_sizes=(1, 2))
         with self.assertRaisesRegex(ValueError, 'pool_sizes'):
             LSFILoss(pool_sizes=())
-        with self.assertRaisesRegex(ValueError, 'temp'):
-            LSFILoss(temp=0.)
+        with self.assertRaisesRegex(ValueError, 'temperature'):
+            LSFILoss(temperature=0.)
         with self.assertRaisesRegex(ValueError, 'area_mode'):
             LSFILoss(area_mode='unclipped')
 
@@ -212,8 +214,8 @@ class TestLSFIProperties(unittest.TestCase):
         box reaching the right/bottom border, where the counts differ."""
         ctx = context([[[40, 30, 96, 80]], [[0, 0, 24, 16]]],
                       input_shape=(80, 96))
-        kwargs = dict(temp=0.5, alpha=1e-3, beta=5e-4, gamma=5e-4)
-        fgd_kwargs = dict(temp=0.5, alpha_fgd=1e-3, beta_fgd=5e-4,
+        kwargs = dict(temperature=0.5, alpha=1e-3, beta=5e-4, gamma=5e-4)
+        fgd_kwargs = dict(temperature=0.5, alpha_fgd=1e-3, beta_fgd=5e-4,
                           gamma_fgd=5e-4, with_global=False)
         values = {}
         for mode in ('clipped', 'reference'):

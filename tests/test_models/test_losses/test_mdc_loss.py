@@ -25,7 +25,7 @@ def reference_loss(loss: MDCLoss, preds_S, preds_T):
     pcc = 0.5 * F.mse_loss(z_s, z_t)
     x, y = (z_s, z_t) if loss.ssim_on_standardized else (preds_S, preds_T)
     ssim = ((1 - loss.ssim_map(x, y)) / 2).mean()
-    return loss.lambda_g * pcc + loss.lambda_l * ssim
+    return loss.global_weight * pcc + loss.local_weight * ssim
 
 
 def gaussian_center_weight(size=5, sigma=1.5):
@@ -40,9 +40,9 @@ class TestMDCHandComputed(unittest.TestCase):
         # (PKD) 1/2 mean((z_x - z_y)^2) = (n-1)/n (1 - r) = 0.75 * 0.2
         s = torch.tensor([1., 2., 3., 4.]).view(1, 1, 1, 4)
         t = torch.tensor([1., 2., 4., 3.]).view(1, 1, 1, 4)
-        loss = MDCLoss(lambda_g=1., lambda_l=0.)(s, t)
+        loss = MDCLoss(global_weight=1., local_weight=0.)(s, t)
         self.assertAlmostEqual(loss.item(), 0.15, places=5)
-        pcc, ssim = MDCLoss(lambda_l=0.).terms(s, t)
+        pcc, ssim = MDCLoss(local_weight=0.).terms(s, t)
         self.assertAlmostEqual(pcc.item(), 0.15, places=5)
         self.assertEqual(ssim.item(), 0.0)
 
@@ -69,7 +69,7 @@ class TestMDCHandComputed(unittest.TestCase):
         y = torch.full((1, 1, 1, 1), b)
         loss = MDCLoss(ssim_on_standardized=False)
         self.assertAlmostEqual(loss.ssim_map(x, y).item(), ssim, places=5)
-        fused = MDCLoss(lambda_g=0., lambda_l=1.,
+        fused = MDCLoss(global_weight=0., local_weight=1.,
                         ssim_on_standardized=False)(x, y)
         self.assertAlmostEqual(fused.item(), (1 - ssim) / 2, places=5)
 
@@ -79,7 +79,7 @@ class TestMDCHandComputed(unittest.TestCase):
         t = torch.randn(2, 3, 6, 7, generator=gen)
         pcc, ssim = MDCLoss().terms(s, t)
         self.assertAlmostEqual(
-            MDCLoss(lambda_g=2., lambda_l=10.)(s, t).item(),
+            MDCLoss(global_weight=2., local_weight=10.)(s, t).item(),
             2 * pcc.item() + 10 * ssim.item(), places=5)
         self.assertAlmostEqual(MDCLoss()(s, t).item(),
                                6 * pcc.item() + 6 * ssim.item(), places=5)
@@ -95,7 +95,7 @@ class TestMDCProperties(unittest.TestCase):
         self.t = torch.randn(2, 6, 9, 11, generator=gen) + 0.5 * self.s
 
     def test_equals_mmrazor_pkd(self):
-        ours = MDCLoss(lambda_g=1., lambda_l=0.)(self.s, self.t)
+        ours = MDCLoss(global_weight=1., local_weight=0.)(self.s, self.t)
         pkd = PKDLoss(loss_weight=1.)(self.s, self.t)
         self.assertAlmostEqual(ours.item(), pkd.item(), places=5)
 
@@ -114,7 +114,7 @@ class TestMDCProperties(unittest.TestCase):
         scale = torch.tensor([0.5, 2., 3., 0.1, 7., 1.]).view(1, 6, 1, 1)
         shift = torch.tensor([1., -2., 0., 5., 0.3, -1.]).view(1, 6, 1, 1)
         moved = self.s * scale + shift
-        pearson = MDCLoss(lambda_g=1., lambda_l=0.)
+        pearson = MDCLoss(global_weight=1., local_weight=0.)
         self.assertAlmostEqual(pearson(moved, self.t).item(),
                                pearson(self.s, self.t).item(), places=5)
         # SSIM on standardised maps is invariant too
@@ -133,7 +133,7 @@ class TestMDCProperties(unittest.TestCase):
         for kwargs in (dict(), dict(block_elements=1),
                        dict(block_elements=0),
                        dict(ssim_on_standardized=False),
-                       dict(lambda_l=0.), dict(lambda_g=0.),
+                       dict(local_weight=0.), dict(global_weight=0.),
                        dict(window_size=3, sigma=0.8)):
             loss = MDCLoss(**kwargs).double()
             s = torch.randn(2, 5, 6, 7, generator=gen, dtype=torch.float64,
@@ -194,8 +194,8 @@ class TestMDCProperties(unittest.TestCase):
             MDCLoss(window_size=4)
         with self.assertRaisesRegex(ValueError, 'sigma'):
             MDCLoss(sigma=0.)
-        with self.assertRaisesRegex(ValueError, 'lambda'):
-            MDCLoss(lambda_g=-1.)
+        with self.assertRaisesRegex(ValueError, 'global_weight'):
+            MDCLoss(global_weight=-1.)
 
     def test_function_returns_both_terms(self):
         loss = MDCLoss()
@@ -211,9 +211,9 @@ class TestMDCProperties(unittest.TestCase):
             places=6)
 
     def test_registered(self):
-        loss = MODELS.build(dict(type='mmkd_dense.MDCLoss', lambda_l=2.))
+        loss = MODELS.build(dict(type='mmkd_dense.MDCLoss', local_weight=2.))
         self.assertIsInstance(loss, MDCLoss)
-        self.assertEqual((loss.lambda_g, loss.lambda_l), (6., 2.))
+        self.assertEqual((loss.global_weight, loss.local_weight), (6., 2.))
 
 
 if __name__ == '__main__':

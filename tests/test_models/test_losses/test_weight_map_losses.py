@@ -42,10 +42,10 @@ def _pair(channels=8, hw=(8, 10), seed=0):
     return s, t
 
 
-def _fgd_focal(s, t, fg, bg, alpha, beta, temp=0.5):
+def _fgd_focal(s, t, fg, bg, alpha, beta, temperature=0.5):
     """FGD's alpha * L_fg + beta * L_bg with the given masks (N,1,H,W)."""
-    att = spatial_attention(t, temp)[:, None] * channel_attention(
-        t, temp)[:, :, None, None]
+    att = spatial_attention(t, temperature)[:, None] * channel_attention(
+        t, temperature)[:, :, None, None]
     sq = att * (t - s)**2
     return (alpha * (sq * fg).sum() + beta * (sq * bg).sum()) / t.shape[0]
 
@@ -76,7 +76,7 @@ class TestFeatureLossesTakeAnyMap(unittest.TestCase):
     def test_lsfi_with_every_map_equals_fgd_with_it(self):
         """LSFI with K = {1} is FGD without the global term, for any map."""
         s, t = _pair()
-        kwargs = dict(temp=0.5, alpha=1e-3, beta=5e-4, gamma=5e-4)
+        kwargs = dict(temperature=0.5, alpha=1e-3, beta=5e-4, gamma=5e-4)
         for name, cfg in MAPS.items():
             with self.subTest(map=name):
                 ctx = _ctx()
@@ -86,7 +86,7 @@ class TestFeatureLossesTakeAnyMap(unittest.TestCase):
                 value.backward()
                 self.assertTrue(torch.isfinite(value))
                 self.assertTrue(torch.isfinite(student.grad).all())
-                fgd = FGDLoss(8, 8, temp=0.5, alpha_fgd=1e-3,
+                fgd = FGDLoss(8, 8, temperature=0.5, alpha_fgd=1e-3,
                               beta_fgd=5e-4, gamma_fgd=5e-4, lambda_fgd=0.,
                               with_global=False, fg_weight=cfg)
                 torch.testing.assert_close(value, fgd(s, t, ctx))
@@ -178,8 +178,8 @@ class TestCIDWeightedFeatureLossAdapter(unittest.TestCase):
     """'mask' mode builds the wrapped loss with the CID map as fg_weight."""
 
     FGD = dict(type='mmkd_dense.FGDLoss', student_channels=8,
-               teacher_channels=8, temp=0.5, alpha_fgd=1e-3, beta_fgd=5e-4,
-               gamma_fgd=5e-4, lambda_fgd=5e-6)
+               teacher_channels=8, temperature=0.5, alpha_fgd=1e-3,
+               beta_fgd=5e-4, gamma_fgd=5e-4, lambda_fgd=5e-6)
 
     def _both(self, inner, **cid):
         torch.manual_seed(0)  # same GcBlock initialisation for both

@@ -124,7 +124,7 @@ class TestAttention(unittest.TestCase):
     def test_spatial_attention_formula(self):
         feat = torch.zeros(1, 2, 1, 2)
         feat[0, :, 0, 0] = torch.tensor([1., -3.])  # mean |.| = 2
-        att = spatial_attention(feat, temp=0.5)[0, 0]
+        att = spatial_attention(feat, temperature=0.5)[0, 0]
         e = math.exp(2 / 0.5)
         self.assertAlmostEqual(att[0].item(), 2 * e / (e + 1), places=5)
         self.assertAlmostEqual(att[1].item(), 2 / (e + 1), places=5)

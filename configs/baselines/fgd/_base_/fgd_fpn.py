@@ -9,7 +9,7 @@
 # (configs/README.md, "Configs as children").
 fgd_loss = dict(
     type='mmkd_dense.FGDLoss', student_channels=256, teacher_channels=256,
-    temp=0.5, alpha_fgd=0.001, beta_fgd=0.0005, gamma_fgd=0.0005,
+    temperature=0.5, alpha_fgd=0.001, beta_fgd=0.0005, gamma_fgd=0.0005,
     lambda_fgd=5e-06)
 
 distill = dict(

@@ -4,7 +4,7 @@
 # distilled. Same layout as fgd_fpn.py otherwise.
 fgd_loss = dict(
     type='mmkd_dense.FGDLoss', student_channels=256, teacher_channels=256,
-    temp=0.5, alpha_fgd=5e-05, beta_fgd=2.5e-05, gamma_fgd=5e-05,
+    temperature=0.5, alpha_fgd=5e-05, beta_fgd=2.5e-05, gamma_fgd=5e-05,
     lambda_fgd=5e-07)
 
 distill = dict(

@@ -2,7 +2,7 @@
 # FGD method base for FCOS students: FGD's FCOS weights; rest as fgd_fpn.py.
 _base_ = ['./fgd_fpn.py']
 
-fgd_weights = dict(temp=0.8, alpha_fgd=0.0016, beta_fgd=0.0008,
+fgd_weights = dict(temperature=0.8, alpha_fgd=0.0016, beta_fgd=0.0008,
                    gamma_fgd=0.0008, lambda_fgd=8e-06)
 fgd_loss = fgd_weights
 distill = dict(
