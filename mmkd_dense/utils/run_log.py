@@ -16,7 +16,8 @@ from typing import Callable, Optional
 
 from mmengine.runner import Runner
 
-__all__ = ['ConsoleSummaryRunner', 'build_runner', 'summarize_for_console']
+__all__ = ['ConsoleSummaryRunner', 'build_runner', 'set_unique_experiment_name',
+           'summarize_for_console']
 
 _COMPILE_DETAILS = 'PyTorch compiling details:'
 
@@ -105,10 +106,41 @@ class ConsoleSummaryRunner(Runner):
         return logger
 
 
+#: Runners built by :func:`build_runner` in this process.
+_RUNNERS_BUILT = [0]
+
+
+def set_unique_experiment_name(cfg) -> Optional[str]:
+    """Give the 2nd, 3rd, ... Runner of this process its own experiment name.
+
+    mmengine names its global logger, message hub and visualizer
+    ``<experiment_name or config stem>_<timestamp>`` (seconds). A second
+    Runner built in the same process within the same second (in-process
+    launchers such as ``benchmark_accuracy --launcher inprocess``, tests)
+    would otherwise get the first Runner's instances back: its log lines
+    land in the other run's file and its ``vis_data`` in the other work
+    dir. The first Runner keeps mmengine's default name; later ones get
+    ``<stem>-run<N>``. An ``experiment_name`` set in the config is kept.
+
+    Returns:
+        str | None: the experiment name set, or None (mmengine's default).
+    """
+    import os.path as osp
+    _RUNNERS_BUILT[0] += 1
+    if cfg.get('experiment_name') or _RUNNERS_BUILT[0] == 1:
+        return cfg.get('experiment_name')
+    stem = osp.splitext(osp.basename(cfg.filename))[0] \
+        if cfg.get('filename') else 'run'
+    cfg.experiment_name = f'{stem}-run{_RUNNERS_BUILT[0]}'
+    return cfg.experiment_name
+
+
 def build_runner(cfg):
     """:class:`ConsoleSummaryRunner` from ``cfg``, or ``RUNNERS.build(cfg)``
-    when the config names its own ``runner_type``."""
+    when the config names its own ``runner_type``; with an experiment name
+    of its own (:func:`set_unique_experiment_name`)."""
     from mmengine.registry import RUNNERS
+    set_unique_experiment_name(cfg)
     if 'runner_type' not in cfg:
         return ConsoleSummaryRunner.from_cfg(cfg)
     return RUNNERS.build(cfg)

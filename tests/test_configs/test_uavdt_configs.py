@@ -160,7 +160,7 @@ for _path in DETECTORS + [FGD]:
 class TestUAVDTEndToEnd(unittest.TestCase):
 
     def test_convert_train_evaluate(self):
-        from mmengine.runner import Runner
+        from mmkd_dense.utils.run_log import build_runner
 
         from ..test_runtime._helpers import low_score_thr, read_scalars
         with tempfile.TemporaryDirectory() as tmp:
@@ -210,7 +210,7 @@ class TestUAVDTEndToEnd(unittest.TestCase):
             cfg.default_hooks.checkpoint = dict(
                 type='CheckpointHook', interval=100, by_epoch=False,
                 save_last=False)
-            runner = Runner.from_cfg(cfg)
+            runner = build_runner(cfg)
             self.assertEqual(len(runner.train_dataloader.dataset), 20)
             runner.train()
             # validation after training: student and teacher

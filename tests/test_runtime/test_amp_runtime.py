@@ -10,12 +10,12 @@ import unittest
 
 import torch
 from mmengine.config import Config
-from mmengine.runner import Runner
 
 import mmkd_dense  # noqa: F401
 from mmkd_dense.demo import generate_digits_dataset
 from mmkd_dense.testing import build_model_from_cfg, shrink_config
 from mmkd_dense.utils.amp import AutocastOptimWrapper, configure_amp
+from mmkd_dense.utils.run_log import build_runner
 from ._helpers import REPO, read_scalars
 
 DEMO_TEACHER = 'configs/demo/retinanet_r18c32_fpn_12e_digits.py'
@@ -62,7 +62,7 @@ class TestCPUAmpTraining(unittest.TestCase):
         cfg.default_hooks.checkpoint = None
         self.assertEqual(configure_amp(cfg, device='cpu'), 'bfloat16')
 
-        runner = Runner.from_cfg(cfg)
+        runner = build_runner(cfg)
         model = runner.model
         seen = {'neck': [], 'losses': []}
         model.architecture.neck.register_forward_hook(

@@ -9,11 +9,11 @@ import unittest
 
 import torch
 from mmengine.config import Config
-from mmengine.runner import Runner
 
 import mmkd_dense  # noqa: F401
 from mmkd_dense.testing import (build_model_from_cfg, make_tiny_coco,
                                 shrink_config)
+from mmkd_dense.utils.run_log import build_runner
 from ._helpers import (REPO, low_score_thr, read_scalars, run_tool,
                        set_teacher_ckpt)
 
@@ -50,7 +50,7 @@ class DistillRuntimeCase:
         teacher_cfg.val_cfg = None
         teacher_cfg.val_dataloader = None
         teacher_cfg.val_evaluator = None
-        runner = Runner.from_cfg(teacher_cfg)
+        runner = build_runner(teacher_cfg)
         runner.train()
         return osp.join(work, 'teacher', 'iter_1.pth')
 
@@ -65,7 +65,7 @@ class DistillRuntimeCase:
         set_teacher_ckpt(cfg, self._teacher_ckpt(cfg, work))
 
         # train 2 iterations + validation of student and teacher
-        runner = Runner.from_cfg(cfg)
+        runner = build_runner(cfg)
         runner.train()
         ckpt = osp.join(work, 'kd', 'iter_2.pth')
         self.assertTrue(osp.isfile(ckpt))
@@ -87,7 +87,7 @@ class DistillRuntimeCase:
                                              interval=1, by_epoch=False)
         cfg3.resume = True
         cfg3.load_from = ckpt
-        Runner.from_cfg(cfg3).train()
+        build_runner(cfg3).train()
         resumed = torch.load(osp.join(work, 'kd', 'iter_3.pth'),
                              map_location='cpu')
         self.assertEqual(resumed['meta']['iter'], 3)

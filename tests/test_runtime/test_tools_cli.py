@@ -14,11 +14,11 @@ import unittest
 
 import torch
 from mmengine.config import Config
-from mmengine.runner import Runner
 
 import mmkd_dense  # noqa: F401
 from mmkd_dense.testing import (build_model_from_cfg, make_tiny_coco,
                                 shrink_config)
+from mmkd_dense.utils.run_log import build_runner
 from ._helpers import (REPO, DemoDataCase, low_score_thr, read_scalars,
                        run_main, run_tool)
 
@@ -173,7 +173,7 @@ class TestNewDetectorPairByConfig(unittest.TestCase):
                 Config.fromfile(path), data, osp.join(tmp, 'work')))
             cfg.model.teacher_ckpt = None
             cfg.model.allow_random_teacher = True
-            runner = Runner.from_cfg(cfg)
+            runner = build_runner(cfg)
             self.assertEqual(type(runner.model.student).__name__, 'GFL')
             self.assertEqual(type(runner.model.teacher).__name__, 'FCOS')
             self.assertEqual(runner.model.student.backbone.depth, 18)

@@ -12,13 +12,13 @@ from unittest import mock
 
 import torch
 from mmengine.config import Config
-from mmengine.runner import Runner
 
 import mmkd_dense  # noqa: F401
 from mmkd_dense.models.distillers import DistillConfigError
 from mmkd_dense.testing import build_model_from_cfg
 from mmkd_dense.utils import strict_loading
 from mmkd_dense.utils.preflight import PreflightError, preflight_check
+from mmkd_dense.utils.run_log import build_runner
 from mmkd_dense.utils.strict_loading import (CheckpointLoadError,
                                              CheckpointMismatchError)
 from ..test_runtime._helpers import (DEMO_STUDENT, DEMO_TEACHER, REPO,
@@ -112,7 +112,7 @@ class TestTeacherCheckpoint(DemoDataCase):
         # opted in: builds, and the warning is in the run log
         cfg.model.allow_random_teacher = True
         cfg.work_dir = osp.join(self.tmp.name, 'random_teacher_run')
-        Runner.from_cfg(cfg)
+        build_runner(cfg)
         log = run_log(cfg.work_dir)
         self.assertIn('WARNING', log)
         self.assertIn('model.teacher_ckpt is None and '
@@ -130,7 +130,7 @@ class TestTeacherCheckpoint(DemoDataCase):
 
         with mock.patch.object(torch, 'load', counting_load):
             preflight_check(cfg)  # checks keys and shapes only
-            runner = Runner.from_cfg(cfg)  # loads
+            runner = build_runner(cfg)  # loads
         self.assertEqual(calls.count(osp.abspath(self.teacher_ckpt)), 1)
         expected = self.build_teacher_state()
         for name, value in runner.model.teacher.state_dict().items():
@@ -161,7 +161,7 @@ class TestClassCountMismatch(DemoDataCase):
         cfg = self.cfg('cls5_fgd')
         preflight_check(cfg)  # FGD on FPN features only: allowed
         cfg.work_dir = osp.join(self.tmp.name, 'cls5_run')
-        Runner.from_cfg(cfg)
+        build_runner(cfg)
         log = run_log(cfg.work_dir)
         self.assertIn('model.teacher has 5 classes (its bbox_head.'
                       'num_classes) but model.architecture has 10', log)

@@ -265,8 +265,7 @@ def visualize(config: str,
     inputs, samples, resized = prepare_batch(model, image, gt, input_size,
                                              device)
     from mmkd_dense.structures import DistillBatchContext
-    context = DistillBatchContext.from_data_samples(
-        samples, inputs, student=student, teacher=teacher)
+    context = DistillBatchContext.from_data_samples(samples, inputs)
     in_h, in_w = context.batch_input_shape
     with torch.no_grad():
         s_feats = _features(student, inputs)
