@@ -6,58 +6,25 @@
 #   1. python tools/train.py configs/demo/retinanet_r18c32_fpn_12e_digits.py
 #   2. python tools/train.py {this config} \
 #        --cfg-options model.teacher_ckpt=work_dirs/demo/teacher/epoch_12.pth
-_base_ = ['../../demo/retinanet_r18c16_fpn64_12e_digits.py']
+_base_ = [
+    '../../demo/retinanet_r18c16_fpn64_12e_digits.py',
+    './_base_/crosskd_head.py'
+]
 
 teacher_ckpt = 'work_dirs/demo/teacher/epoch_12.pth'
 
-# k: the student's first k tower convs feed the frozen teacher head's
-# remaining convs and predictors (CrossKD's reused_teacher_head_idx); the
-# tower recorders sit on conv k-1 (bbox_head.cls_convs.0) and record one
-# output per FPN level (record_idx='all' below).
+# k = 1 (the demo heads have 2 tower convs): recorders on conv 0
+distill = _base_.distill
+distill.distiller.student_recorders.cls_tower.source = 'bbox_head.cls_convs.0'
+distill.distiller.student_recorders.reg_tower.source = 'bbox_head.reg_convs.0'
+distill.distiller.teacher_recorders.cls_tower.source = 'bbox_head.cls_convs.0'
+distill.distiller.teacher_recorders.reg_tower.source = 'bbox_head.reg_convs.0'
+distill.distiller.distill_losses.loss_crosskd.reused_teacher_head_idx = 1
 model = dict(
     _delete_=True,
-    _scope_='mmrazor',
-    type='mmkd_dense.GTAwareDistill',
+    **distill,
     architecture=_base_.model,
     teacher=dict(cfg_file='configs/demo/retinanet_r18c32_fpn_12e_digits.py'),
-    teacher_ckpt=teacher_ckpt,
-    # the teacher's head runs (its outputs and tower features are mimicked)
-    teacher_forward='tensor',
-    distiller=dict(
-        type='mmkd_dense.GTAwareDistiller',
-        student_recorders=dict(
-            cls_tower=dict(type='ModuleOutputs',
-                           source='bbox_head.cls_convs.0'),
-            reg_tower=dict(type='ModuleOutputs',
-                           source='bbox_head.reg_convs.0')),
-        teacher_recorders=dict(
-            cls_tower=dict(type='ModuleOutputs',
-                           source='bbox_head.cls_convs.0'),
-            reg_tower=dict(type='ModuleOutputs',
-                           source='bbox_head.reg_convs.0'),
-            head=dict(type='ModuleOutputs', source='bbox_head')),
-        distill_losses=dict(
-            loss_crosskd=dict(
-                type='mmkd_dense.CrossKDLoss',
-                reused_teacher_head_idx=1,
-                loss_cls_kd=dict(type='mmkd_dense.KDQualityFocalLoss',
-                                 beta=1.0, loss_weight=1.0),
-                loss_reg_kd=dict(type='mmdet.GIoULoss', loss_weight=1.0),
-                student_head='bbox_head',
-                teacher_head='bbox_head')),
-        loss_forward_mappings=dict(
-            loss_crosskd=dict(
-                student_cls_feats=dict(
-                    from_student=True, recorder='cls_tower', record_idx='all'),
-                student_reg_feats=dict(
-                    from_student=True, recorder='reg_tower', record_idx='all'),
-                teacher_cls_feats=dict(
-                    from_student=False, recorder='cls_tower',
-                    record_idx='all'),
-                teacher_reg_feats=dict(
-                    from_student=False, recorder='reg_tower',
-                    record_idx='all'),
-                teacher_outs=dict(from_student=False, recorder='head')))))
-
-find_unused_parameters = True
+    teacher_ckpt=teacher_ckpt)
+# validates the student, then the teacher (logged as teacher.coco/...)
 val_cfg = dict(_delete_=True, type='mmrazor.SingleTeacherDistillValLoop')
