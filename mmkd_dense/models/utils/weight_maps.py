@@ -33,6 +33,7 @@ two losses naming equal maps share one tensor). A new map subclasses
 :class:`BaseWeightMap`, implements ``compute`` and registers itself in
 ``mmkd_dense.registry.MODELS``.
 """
+from abc import ABCMeta, abstractmethod
 from typing import Hashable, List, Optional, Sequence, Tuple, Union
 
 import torch
@@ -62,7 +63,7 @@ def _stride(stride: Optional[Sequence[float]]) -> Stride:
     return None if stride is None else (float(stride[0]), float(stride[1]))
 
 
-class BaseWeightMap:
+class BaseWeightMap(metaclass=ABCMeta):
     """A per-cell weight of a batch, computed once per batch and level.
 
     Subclasses implement :meth:`compute` (uncached, ``(N, 1, H, W)``
@@ -71,6 +72,7 @@ class BaseWeightMap:
     (they form the cache key together with the class name).
     """
 
+    @abstractmethod
     def compute(self, batch_context: DistillBatchContext, featmap_size: Size,
                 device: torch.device, stride: Stride) -> Tensor:
         """The map of one level, not cached.
@@ -86,7 +88,6 @@ class BaseWeightMap:
         Returns:
             Tensor: ``(N, 1, H, W)`` float32, non-negative.
         """
-        raise NotImplementedError
 
     def compute_levels(self, batch_context: DistillBatchContext,
                        featmap_sizes: Sequence[Size], device: torch.device,

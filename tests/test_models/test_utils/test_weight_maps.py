@@ -169,8 +169,15 @@ class TestBuildAndCache(unittest.TestCase):
         self.assertIsNot(CIDWeightMap()(_ctx(), (4, 4), CPU), first)
 
     def test_base_class_needs_compute(self):
-        with self.assertRaises(NotImplementedError):
-            BaseWeightMap()(_ctx(), (4, 4), CPU)
+        # abstract: a map without ``compute`` cannot be instantiated
+        with self.assertRaisesRegex(TypeError, 'compute'):
+            BaseWeightMap()
+
+        class NoCompute(BaseWeightMap):
+            pass
+
+        with self.assertRaisesRegex(TypeError, 'compute'):
+            NoCompute()
 
 
 if __name__ == '__main__':
