@@ -120,13 +120,24 @@ def set_unique_experiment_name(cfg) -> Optional[str]:
     would otherwise get the first Runner's instances back: its log lines
     land in the other run's file and its ``vis_data`` in the other work
     dir. The first Runner keeps mmengine's default name; later ones get
-    ``<stem>-run<N>``. An ``experiment_name`` set in the config is kept.
+    ``<stem>-run<N>``. An ``experiment_name`` set in the config is kept. A
+    visualizer name fixed in the config (mmdet's ``'visualizer'``) that an
+    earlier Runner already created gets the same ``-run<N>`` suffix.
 
     Returns:
         str | None: the experiment name set, or None (mmengine's default).
     """
     import os.path as osp
+
+    from mmengine.visualization import Visualizer
     _RUNNERS_BUILT[0] += 1
+    # configs name their visualizer (mmdet's runtime: name='visualizer'), so
+    # a later Runner would get the earlier one's instance back, which saves
+    # into the earlier run's (maybe deleted) work dir
+    vis = cfg.get('visualizer')
+    if isinstance(vis, dict) and vis.get('name') and \
+            Visualizer.check_instance_created(vis['name']):
+        vis['name'] = f'{vis["name"]}-run{_RUNNERS_BUILT[0]}'
     if cfg.get('experiment_name') or _RUNNERS_BUILT[0] == 1:
         return cfg.get('experiment_name')
     stem = osp.splitext(osp.basename(cfg.filename))[0] \

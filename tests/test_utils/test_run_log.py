@@ -30,11 +30,20 @@ class TestBuildRunner(unittest.TestCase):
                 for name in ('first', 'second'):
                     cfg = shrink_config(Config.fromfile(DEMO_STUDENT), data,
                                         osp.join(tmp, name))
+                    # as the shipped runtimes (shrink_config drops it)
+                    cfg.visualizer.name = 'visualizer'
                     runners.append(build_runner(cfg))
             self.assertEqual(runners[0].timestamp, runners[1].timestamp)
             first, second = runners
             self.assertNotEqual(first.experiment_name, second.experiment_name)
             self.assertIsNot(first.logger, second.logger)
+            # the config names its visualizer ('visualizer'): each Runner
+            # still saves into its own work dir
+            self.assertIsNot(first.visualizer, second.visualizer)
+            for runner, name in ((first, 'first'), (second, 'second')):
+                saved = glob.glob(osp.join(tmp, name, '*', 'vis_data',
+                                           'config.py'))
+                self.assertEqual(len(saved), 1, name)
             second.logger.info('only in the second log')
             logs = {name: glob.glob(osp.join(tmp, name, '*', '*.log'))
                     for name in ('first', 'second')}
